@@ -17,11 +17,16 @@ install_packages() {
     local packages="postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR \
         postgresql-$PG_MAJOR-pgtap libtap-parser-sourcehandler-pgtap-perl \
         libcurl4-openssl-dev nlohmann-json3-dev libgtest-dev cmake g++ make \
-        libipc-run-perl nodejs npm curl ca-certificates"
+        libipc-run-perl curl ca-certificates"
     local missing=""
     for p in $packages; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing="$missing $p"
     done
+    # Node.js may come from another source than Debian (with npm bundled),
+    # so look for the commands, not the packages.
+    if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+        missing="$missing nodejs npm"
+    fi
     if [ -z "$missing" ]; then
         return 0
     fi
