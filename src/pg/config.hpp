@@ -1,0 +1,88 @@
+/*
+ * config.hpp
+ *    The sync configuration of the current database, cached per backend:
+ *    the mode, the VIN strictness, the active policy version and its rules,
+ *    and the type I/O functions of the governed vin_master columns.
+ *
+ * The cache is filled on first use and dropped when a relcache invalidation
+ * arrives for stocktech_sync.settings or stocktech_sync.policy_versions.  The
+ * configuration functions send that invalidation when they commit (see
+ * _config_changed()), so every backend sees a new mode or policy at its
+ * next transaction, and the changing backend at its next command.
+ *
+ * Include postgres.h, fmgr.h and miscadmin.h (inside extern "C") first.
+ */
+#ifndef STOCKTECH_PG_CONFIG_HPP
+#define STOCKTECH_PG_CONFIG_HPP
+
+#include <string>
+#include <vector>
+
+#include "core/fields.hpp"
+#include "core/policy.hpp"
+
+namespace stocktech::pg {
+
+/* Type I/O of one governed column of vin_master. */
+struct ColumnIo
+{
+    const FieldSpec *spec = nullptr;
+    AttrNumber attnum = InvalidAttrNumber;
+    Oid type_oid = InvalidOid;
+    int32 typmod = -1;
+    FmgrInfo input;
+    Oid input_param = InvalidOid;
+    FmgrInfo output;
+};
+
+struct SyncConfig
+{
+    Mode mode = Mode::Manual;
+    bool strict_vin_check = false;
+    std::string policy_version;
+    std::vector<FieldRule> rules;  /* indexed like governed_fields() */
+    std::vector<ColumnIo> columns; /* indexed like governed_fields() */
+    Oid vin_master_relid = InvalidOid;
+    Oid extension_owner = InvalidOid; /* internal writes run as this role */
+};
+
+/*
+ * Return the current configuration, loading it through SPI when the cache
+ * is empty.  Must be called inside a transaction; throws PgError or
+ * SqlError (no active policy, a rule missing for a governed field).
+ */
+const SyncConfig &current_config();
+
+/*
+ * Run fn with the extension owner as the current user, so the engine's own
+ * writes (audit rows, dead letters, deferred changes) do not need the
+ * caller to hold privileges on those tables.  An error inside fn aborts the
+ * (sub)transaction, which restores the user.
+ */
+template <typename Fn>
+void
+as_extension_owner(const SyncConfig &config, Fn &&fn)
+{
+    Oid saved_user;
+    int saved_context;
+
+    GetUserIdAndSecContext(&saved_user, &saved_context);
+    SetUserIdAndSecContext(config.extension_owner,
+                           saved_context | SECURITY_LOCAL_USERID_CHANGE);
+    fn();
+    SetUserIdAndSecContext(saved_user, saved_context);
+}
+
+/* Index of a governed field in governed_fields(), or -1. */
+int field_index(std::string_view name);
+
+/*
+ * Canonical text of value for column: the column type's output of its input.
+ * Throws PgError when the text is not valid for the type, for example a
+ * value outside an enumeration.
+ */
+std::string canonical_text(const ColumnIo &column, const std::string &value);
+
+}  // namespace stocktech::pg
+
+#endif
