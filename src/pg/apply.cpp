@@ -239,7 +239,7 @@ read_row(const std::string &vin)
     row.values.assign(n, std::nullopt);
     if (result.processed == 0)
     {
-        row.values[field_index(kTransitField)] = std::string("false");
+        row.values[field_index(kTransitField)] = std::string(kFalseText);
         return row;
     }
     row.exists = true;
@@ -268,7 +268,7 @@ decide_record(const SyncConfig &config, const InboundRecord &record,
     context.source = record.source;
     context.source_ts = record.source_ts;
     context.row_exists = row.exists;
-    context.in_transit_before = row.values[field_index(kTransitField)] == std::string("true");
+    context.in_transit_before = row.values[field_index(kTransitField)] == std::string(kTrueText);
     context.in_transit_after = context.in_transit_before;
 
     for (size_t i = 0; i < record.fields.size(); i++)
@@ -512,7 +512,7 @@ explain_field(const std::string &vin_text, const std::string &field, const Value
             }
         });
         row.values.assign(n, std::nullopt);
-        row.values[field_index(kTransitField)] = std::string("false");
+        row.values[field_index(kTransitField)] = std::string(kFalseText);
         if (processed > 0)
         {
             row.exists = true;
@@ -532,10 +532,10 @@ explain_field(const std::string &vin_text, const std::string &field, const Value
     context.source = source;
     context.source_ts = GetCurrentTransactionStartTimestamp();
     context.row_exists = row.exists;
-    context.in_transit_before = row.values[field_index(kTransitField)] == std::string("true");
+    context.in_transit_before = row.values[field_index(kTransitField)] == std::string(kTrueText);
     context.in_transit_after = context.in_transit_before;
     if (source == Source::Stocktech && field == kTransitField)
-        context.in_transit_after = incoming == std::string("true");
+        context.in_transit_after = incoming == std::string(kTrueText);
 
     FieldInput input;
     input.current = row.values[index];

@@ -189,9 +189,8 @@ apply_in_subtransaction(const InboundRecord &record)
     {
         outcome.error = e.data();
         outcome.sqlstate = e.data()->sqlerrcode;
+        /* The message only: PostgreSQL's details can hold the whole failing row. */
         outcome.reason = e.data()->message ? e.data()->message : "error";
-        if (e.data()->detail)
-            outcome.reason += std::string(": ") + e.data()->detail;
     }
     catch (const SqlError &e)
     {
@@ -299,6 +298,7 @@ stocktech_apply_erp_record(PG_FUNCTION_ARGS)
     Datum result = (Datum) 0;
 
     run_at_boundary([&] {
+        CanonicalDateStyle date_style;
         std::string connector = text_arg(fcinfo, 1);
         int64_t source_ts = PG_GETARG_TIMESTAMPTZ(2);
         nlohmann::json doc = nlohmann::json::parse(jsonb_text(record_arg), nullptr, false);
@@ -323,6 +323,7 @@ stocktech_apply_erp_batch(PG_FUNCTION_ARGS)
     Datum result = (Datum) 0;
 
     run_at_boundary([&] {
+        CanonicalDateStyle date_style;
         std::string connector = text_arg(fcinfo, 1);
         int64_t source_ts = GetCurrentTransactionStartTimestamp();
         nlohmann::json doc = nlohmann::json::parse(jsonb_text(records_arg), nullptr, false);
@@ -382,6 +383,7 @@ stocktech_explain(PG_FUNCTION_ARGS)
     Datum result = (Datum) 0;
 
     run_at_boundary([&] {
+        CanonicalDateStyle date_style;
         std::string vin = text_arg(fcinfo, 0);
         std::string field = text_arg(fcinfo, 1);
         Value value = PG_ARGISNULL(2) ? Value() : Value(text_arg(fcinfo, 2));

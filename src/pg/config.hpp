@@ -53,6 +53,38 @@ struct SyncConfig
  */
 const SyncConfig &current_config();
 
+/* Canonical texts of booleans: the output of the boolean type. */
+inline constexpr const char *kTrueText = "t";
+inline constexpr const char *kFalseText = "f";
+
+/*
+ * Makes date and timestamp output ISO 8601 (DateStyle ISO, YMD) while it
+ * lives, so canonical texts, baselines and audit values do not depend on
+ * the session's DateStyle.  Every entry point that reads or writes
+ * canonical texts holds one inside run_at_boundary(); C++ unwinding
+ * restores the session's style before an error is raised.
+ */
+class CanonicalDateStyle
+{
+  public:
+    CanonicalDateStyle() : style_(DateStyle), order_(DateOrder)
+    {
+        DateStyle = USE_ISO_DATES;
+        DateOrder = DATEORDER_YMD;
+    }
+    ~CanonicalDateStyle()
+    {
+        DateStyle = style_;
+        DateOrder = order_;
+    }
+    CanonicalDateStyle(const CanonicalDateStyle &) = delete;
+    CanonicalDateStyle &operator=(const CanonicalDateStyle &) = delete;
+
+  private:
+    int style_;
+    int order_;
+};
+
 /*
  * Run fn with the extension owner as the current user, so the engine's own
  * writes (audit rows, dead letters, deferred changes) do not need the

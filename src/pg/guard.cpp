@@ -365,7 +365,7 @@ guard_row(TriggerData *trigger)
     else
     {
         before.governed.assign(config.columns.size(), std::nullopt);
-        before.governed[field_index(kTransitField)] = std::string("false");
+        before.governed[field_index(kTransitField)] = std::string(kFalseText);
     }
 
     /* The key. */
@@ -404,8 +404,8 @@ guard_row(TriggerData *trigger)
     context.source = Source::Stocktech;
     context.source_ts = now;
     context.row_exists = !is_insert;
-    context.in_transit_before = before.governed[transit] == std::string("true");
-    context.in_transit_after = now_text.governed[transit] == std::string("true");
+    context.in_transit_before = before.governed[transit] == std::string(kTrueText);
+    context.in_transit_after = now_text.governed[transit] == std::string(kTrueText);
 
     nlohmann::json local_changed = parse_object(before.local_changed);
     nlohmann::json decisions = nlohmann::json::array();
@@ -552,6 +552,7 @@ stocktech_vin_master_guard(PG_FUNCTION_ARGS)
                                    : trigger->tg_newtuple);
 
     stocktech::pg::run_at_boundary([&] {
+        stocktech::pg::CanonicalDateStyle date_style;
         stocktech::pg::pg_call([&] {
             if (SPI_connect() != SPI_OK_CONNECT)
                 elog(ERROR, "SPI_connect failed");
