@@ -380,6 +380,15 @@ std::string validate_transit_rule(const FieldRule &rule)
                "because the transit flag cannot be frozen by its own value";
     }
 
+    /* StockTech owns the transit flag: only a local write ends transit and
+     * releases the deferred values. */
+    if (is_transit_field && erp_supplies(rule))
+    {
+        return "field " + quoted(rule.field) + " cannot have erp_access " +
+               to_string(rule.erp_access) + ", because only StockTech may change the transit "
+               "flag";
+    }
+
     return std::string();
 }
 

@@ -1251,5 +1251,25 @@ TEST(PolicyErpSupplies, DependsOnErpAccessOnly)
                                           Strategy::ErpWins, false, false)));
 }
 
+
+TEST(PolicyValidate, TransitFlagSuppliedByErp)
+{
+    for (ErpAccess access :
+         {ErpAccess::Master, ErpAccess::ReadWrite})
+    {
+        std::vector<FieldRule> rules = default_policy_rules();
+        for (FieldRule &rule : rules)
+        {
+            if (rule.field == "vitw_in_transit")
+                rule.erp_access = access;
+        }
+        SCOPED_TRACE(to_string(access));
+        EXPECT_EQ(validate_policy(rules, default_governed_fields()),
+                  std::string("field \"vitw_in_transit\" cannot have erp_access ") +
+                      to_string(access) +
+                      ", because only StockTech may change the transit flag");
+    }
+}
+
 }  // namespace
 }  // namespace stocktech
