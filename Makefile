@@ -34,10 +34,24 @@ override with_llvm = no
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# PGXS tracks no header dependencies of C++ files: rebuild every object when
+# any header changes, so no stale object survives an interface change.
+$(OBJS): $(wildcard src/*/*.hpp bgworkers/*.hpp)
+
 # PGXS creates the output directories of pg_regress only for its own layout.
 installcheck: | build/regress build/isolation
 build/regress build/isolation:
 	mkdir -p $@
+
+# The server reads the fixtures of the csv_import test as its own OS user,
+# which may not be able to read this tree (under /root, for example), so
+# installcheck first copies them to a world-readable directory.
+CSV_FIXTURE_DIR = /tmp/stocktech_sync_csv
+installcheck: csv-fixtures
+.PHONY: csv-fixtures
+csv-fixtures:
+	install -d -m 0755 $(CSV_FIXTURE_DIR)
+	install -m 0644 test/data/csv/*.csv $(CSV_FIXTURE_DIR)/
 
 .PHONY: demo test unit
 demo:

@@ -17,7 +17,7 @@ install_packages() {
     local packages="postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR \
         postgresql-$PG_MAJOR-pgtap libtap-parser-sourcehandler-pgtap-perl \
         libcurl4-openssl-dev nlohmann-json3-dev libgtest-dev cmake g++ make \
-        libipc-run-perl curl ca-certificates"
+        libipc-run-perl curl ca-certificates jq"
     local missing=""
     for p in $packages; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing="$missing $p"
@@ -49,6 +49,7 @@ build_and_install() {
 }
 
 # Start a throwaway cluster; sets PGHOST, PGPORT, PGUSER and CLUSTER_DIR.
+# EXTRA_PG_CONF, if set, is appended to postgresql.conf.
 start_cluster() {
     local port=${1:-54329}
     CLUSTER_DIR=$(mktemp -d /tmp/stocktech_sync_pg.XXXXXX)
@@ -70,6 +71,9 @@ fsync = off
 log_line_prefix = '%m [%p] %q%a '
 max_prepared_transactions = 10
 CONF
+    if [ -n "${EXTRA_PG_CONF:-}" ]; then
+        printf '%s\n' "$EXTRA_PG_CONF" >>"$CLUSTER_DIR/data/postgresql.conf"
+    fi
     "${run_as[@]}" "$PG_BIN/pg_ctl" -D "$CLUSTER_DIR/data" -l "$CLUSTER_DIR/server.log" \
         -w -t 60 start >/dev/null
     export PGHOST=$CLUSTER_DIR PGPORT=$port PGUSER=postgres
@@ -87,4 +91,25 @@ stop_cluster() {
     if [ "${KEEP_CLUSTER:-0}" != 1 ]; then
         rm -rf "$CLUSTER_DIR"
     fi
+}
+
+# Start the CAP test ERP on a port; ERP_PAGE_SIZE sets its page size.
+start_erp() {
+    local port=$1
+    "$REPO_ROOT/test/erp/start.sh" "$port" >/dev/null
+}
+
+# Stop the CAP test ERP started on a port.
+stop_erp() {
+    local port=$1
+    "$REPO_ROOT/test/erp/stop.sh" "$port" >/dev/null 2>&1 || true
+}
+
+# A connector profile from connectors/ pointed at a local service root, with
+# authentication off and without the custom query options of a real system.
+local_profile() {
+    local file=$1 service_root=$2
+    jq -c --arg root "$service_root" \
+        '. + {service_root: $root, auth: {type: "none"}} | del(.query)' \
+        "$REPO_ROOT/connectors/$file"
 }

@@ -56,6 +56,11 @@ INSERT INTO stocktech_sync.vin_master (vin, model_code) VALUES ('1HGCM82633A0043
 UPDATE stocktech_sync.vin_master SET commercial_status = 'reserved', pdi_status = 'passed',
                                      odometer_km = 12;
 SELECT commercial_status, pdi_status, odometer_km FROM stocktech_sync.vin_master;
+-- The ERP sending its old value again (an overlap re-read) does not undo
+-- the local change; a new ERP value does.
+SELECT * FROM pg_temp.decisions(stocktech_sync.apply_erp_record(
+    '{"vin": "1FT1RKFMXRK330792", "commercial_status": "sold"}'));
+SELECT commercial_status FROM stocktech_sync.vin_master;
 -- Writing the same values again decides nothing and audits nothing.
 SELECT count(*) AS audit_rows_before FROM stocktech_sync.audit_log WHERE vin IS NOT NULL;
 UPDATE stocktech_sync.vin_master SET pdi_status = 'passed';

@@ -155,3 +155,170 @@ GRANT EXECUTE ON FUNCTION
     stocktech_sync.apply_erp_batch(jsonb, text),
     stocktech_sync._config_changed()
     TO stocktech_sync_admin;
+
+-------------------------------------------------------------------------------
+-- CSV import (M1)
+--
+-- Two ways to load an ERP export: import_csv() reads a file on the database
+-- server through COPY; a client without access to the server's file system
+-- loads the file into import_staging with psql's \copy and calls
+-- apply_staged().  Both map each row with the connector's CSV profile and
+-- apply it through the conflict policy with source csv.  A row that cannot
+-- be applied goes to inbound_dead_letter, and the other rows still apply.
+-------------------------------------------------------------------------------
+
+-- Profile version 1 of the built-in connector 'manual' has no mapping, so
+-- no file can be read with it.  Version 2 reads files whose header line
+-- names vin_master columns.  It is added only while the current profile
+-- still has no mapping, so a profile that an administrator already wrote
+-- stays current.
+WITH current_profile AS (
+    SELECT c.name, p.profile, (SELECT max(v.version) FROM stocktech_sync.connector_profiles AS v
+                               WHERE v.connector = c.name) AS last_version
+    FROM stocktech_sync.connectors AS c
+    JOIN stocktech_sync.connector_profiles AS p
+      ON p.connector = c.name AND p.version = c.current_version
+    WHERE c.name = 'manual' AND NOT p.profile ? 'mapping'
+), new_profile AS (
+    INSERT INTO stocktech_sync.connector_profiles (connector, version, profile)
+    SELECT name, last_version + 1, $json${
+      "format_version": 1,
+      "kind": "csv",
+      "description": "CSV files whose header line names vin_master columns: vin, model_code, ..., odometer_km. Comma-separated, UTF-8, '.' as decimal separator, dates as YYYY-MM-DD.",
+      "csv": {"delimiter": ",", "encoding": "UTF8", "decimal_separator": ".",
+              "date_format": "YYYY-MM-DD", "quote": "\"", "header": true},
+      "mapping": {
+        "vin":                {"from": "vin",                "transform": ["trim", "upper"]},
+        "model_code":         {"from": "model_code",         "transform": ["trim"]},
+        "model_year":         {"from": "model_year",         "transform": ["trim"]},
+        "version_code":       {"from": "version_code",       "transform": ["trim"]},
+        "color_code":         {"from": "color_code",         "transform": ["trim"]},
+        "engine_number":      {"from": "engine_number",      "transform": ["trim"]},
+        "dealer_code":        {"from": "dealer_code",        "transform": ["trim"]},
+        "commercial_status":  {"from": "commercial_status",  "transform": ["trim", "lower"]},
+        "financial_status":   {"from": "financial_status",   "transform": ["trim", "lower"]},
+        "list_price":         {"from": "list_price",         "transform": ["trim"]},
+        "sales_order":        {"from": "sales_order",        "transform": ["trim"]},
+        "customer_ref":       {"from": "customer_ref",       "transform": ["trim"]},
+        "warehouse_location": {"from": "warehouse_location", "transform": ["trim"]},
+        "maint_status":       {"from": "maint_status",       "transform": ["trim", "lower"]},
+        "pdi_status":         {"from": "pdi_status",         "transform": ["trim", "lower"]},
+        "vitw_in_transit":    {"from": "vitw_in_transit",    "transform": ["trim"]},
+        "customs_evidence":   {"from": "customs_evidence",   "transform": ["trim"]},
+        "arrival_date":       {"from": "arrival_date",       "transform": ["trim"]},
+        "odometer_km":        {"from": "odometer_km",        "transform": ["trim"]}
+      }
+    }$json$::jsonb
+    FROM current_profile
+    RETURNING connector, version
+)
+UPDATE stocktech_sync.connectors AS c
+   SET current_version = n.version, updated_at = pg_catalog.now()
+  FROM new_profile AS n
+ WHERE c.name = n.connector;
+
+CREATE TABLE stocktech_sync.import_staging (
+    id bigint GENERATED ALWAYS AS IDENTITY (SEQUENCE NAME stocktech_sync.import_staging_id_seq)
+        PRIMARY KEY,
+    loaded_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    loaded_by text NOT NULL DEFAULT session_user,
+    source_file text,
+    line_number bigint,
+    vin text,
+    model_code text,
+    model_year text,
+    version_code text,
+    color_code text,
+    engine_number text,
+    dealer_code text,
+    commercial_status text,
+    financial_status text,
+    list_price text,
+    sales_order text,
+    customer_ref text,
+    warehouse_location text,
+    maint_status text,
+    pdi_status text,
+    vitw_in_transit text,
+    customs_evidence text,
+    arrival_date text,
+    odometer_km text
+);
+
+COMMENT ON TABLE stocktech_sync.import_staging IS
+    'CSV rows loaded from a client, for example with psql''s \copy, waiting for '
+    'apply_staged().  Values are text as in the file; a NULL leaves the field unchanged.';
+COMMENT ON SEQUENCE stocktech_sync.import_staging_id_seq IS
+    'Identity of import_staging.id: the order in which staged rows are applied.';
+COMMENT ON COLUMN stocktech_sync.import_staging.id IS
+    'Load order; apply_staged() applies rows in this order.';
+COMMENT ON COLUMN stocktech_sync.import_staging.loaded_at IS
+    'When the row was loaded; used as the source timestamp of its values.';
+COMMENT ON COLUMN stocktech_sync.import_staging.loaded_by IS 'Session user that loaded the row.';
+COMMENT ON COLUMN stocktech_sync.import_staging.source_file IS
+    'Name of the file the row came from, if the loader sets it; shown in dead letters.';
+COMMENT ON COLUMN stocktech_sync.import_staging.line_number IS
+    'Line of the row in source_file, if the loader sets it; shown in dead letters.';
+COMMENT ON COLUMN stocktech_sync.import_staging.vin IS 'VIN as in the file.';
+COMMENT ON COLUMN stocktech_sync.import_staging.model_code IS 'model_code as in the file.';
+COMMENT ON COLUMN stocktech_sync.import_staging.model_year IS 'model_year as in the file.';
+COMMENT ON COLUMN stocktech_sync.import_staging.version_code IS 'version_code as in the file.';
+COMMENT ON COLUMN stocktech_sync.import_staging.color_code IS 'color_code as in the file.';
+COMMENT ON COLUMN stocktech_sync.import_staging.engine_number IS 'engine_number as in the file.';
+COMMENT ON COLUMN stocktech_sync.import_staging.dealer_code IS 'dealer_code as in the file.';
+COMMENT ON COLUMN stocktech_sync.import_staging.commercial_status IS
+    'commercial_status as in the file, before the connector''s value map.';
+COMMENT ON COLUMN stocktech_sync.import_staging.financial_status IS
+    'financial_status as in the file, before the connector''s value map.';
+COMMENT ON COLUMN stocktech_sync.import_staging.list_price IS
+    'list_price as in the file, with the connector''s decimal separator.';
+COMMENT ON COLUMN stocktech_sync.import_staging.sales_order IS 'sales_order as in the file.';
+COMMENT ON COLUMN stocktech_sync.import_staging.customer_ref IS 'customer_ref as in the file.';
+COMMENT ON COLUMN stocktech_sync.import_staging.warehouse_location IS
+    'warehouse_location as in the file.';
+COMMENT ON COLUMN stocktech_sync.import_staging.maint_status IS
+    'maint_status as in the file, before the connector''s value map.';
+COMMENT ON COLUMN stocktech_sync.import_staging.pdi_status IS
+    'pdi_status as in the file, before the connector''s value map.';
+COMMENT ON COLUMN stocktech_sync.import_staging.vitw_in_transit IS
+    'vitw_in_transit as in the file: true, false, yes, no, 1, 0, X or empty.';
+COMMENT ON COLUMN stocktech_sync.import_staging.customs_evidence IS
+    'customs_evidence as in the file.';
+COMMENT ON COLUMN stocktech_sync.import_staging.arrival_date IS
+    'arrival_date as in the file, in the connector''s date format.';
+COMMENT ON COLUMN stocktech_sync.import_staging.odometer_km IS 'odometer_km as in the file.';
+
+CREATE FUNCTION stocktech_sync.import_csv(path text, connector text DEFAULT 'manual',
+                                          options jsonb DEFAULT '{}')
+RETURNS jsonb
+LANGUAGE c VOLATILE STRICT
+AS 'MODULE_PATHNAME', 'stocktech_import_csv';
+COMMENT ON FUNCTION stocktech_sync.import_csv(text, text, jsonb) IS
+    'Imports a CSV file on the database server through the connector''s CSV profile, whose '
+    'settings options overrides key by key; each row is applied in its own subtransaction and '
+    'rows that fail go to inbound_dead_letter.  Needs superuser or pg_read_server_files.  '
+    'Returns the counts of the import.';
+
+CREATE FUNCTION stocktech_sync.apply_staged(connector text DEFAULT 'manual')
+RETURNS jsonb
+LANGUAGE c VOLATILE STRICT
+AS 'MODULE_PATHNAME', 'stocktech_apply_staged';
+COMMENT ON FUNCTION stocktech_sync.apply_staged(text) IS
+    'Applies the rows of import_staging in id order through the connector''s CSV profile, '
+    'dead-letters the rows that fail, deletes every row it read and returns the counts.';
+
+REVOKE ALL ON TABLE stocktech_sync.import_staging FROM PUBLIC;
+REVOKE ALL ON SEQUENCE stocktech_sync.import_staging_id_seq FROM PUBLIC;
+REVOKE ALL ON FUNCTION
+    stocktech_sync.import_csv(text, text, jsonb),
+    stocktech_sync.apply_staged(text)
+    FROM PUBLIC;
+
+GRANT SELECT, INSERT ON stocktech_sync.import_staging
+    TO stocktech_sync_admin, stocktech_sync_writer;
+GRANT USAGE, SELECT ON SEQUENCE stocktech_sync.import_staging_id_seq
+    TO stocktech_sync_admin, stocktech_sync_writer;
+GRANT EXECUTE ON FUNCTION
+    stocktech_sync.import_csv(text, text, jsonb),
+    stocktech_sync.apply_staged(text)
+    TO stocktech_sync_admin;

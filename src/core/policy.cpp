@@ -217,6 +217,16 @@ FieldOutcome decide_merge(const RowContext &row, const FieldInput &input)
 }
 
 /* Decides one field of an ERP record or a CSV row. */
+/* The outcome for an inbound value equal to the baseline and different from
+ * the stored value: the local change since the baseline stays. */
+FieldOutcome repeated_outcome(const std::string &value_noun, const FieldInput &input,
+                              const std::string &strategy)
+{
+    return make_outcome(Decision::Unchanged, input.current,
+                        value_noun + " equals the ERP value already decided, so the local "
+                                     "value stays under strategy " + strategy);
+}
+
 FieldOutcome decide_inbound(const FieldRule &rule, const RowContext &row,
                             const FieldInput &input)
 {
@@ -233,13 +243,26 @@ FieldOutcome decide_inbound(const FieldRule &rule, const RowContext &row,
         return outcome;
     }
 
+    /* A value the ERP already sent and that was decided then brings nothing
+     * new: overlap re-reads must neither undo later local changes nor repeat
+     * rejections in the audit log. */
+    const bool repeats_baseline = input.has_baseline && input.incoming == input.baseline;
+
     if (rule.erp_access == ErpAccess::Locked || rule.erp_access == ErpAccess::None)
     {
-        return make_outcome(Decision::Rejected, input.current,
-                            value_noun + " rejected under strategy " + strategy
-                                + " because erp_access " + to_string(rule.erp_access)
-                                + " does not let the ERP change the field");
+        if (repeats_baseline)
+            return repeated_outcome(value_noun, input, strategy);
+        outcome = make_outcome(Decision::Rejected, input.current,
+                               value_noun + " rejected under strategy " + strategy
+                                   + " because erp_access " + to_string(rule.erp_access)
+                                   + " does not let the ERP change the field");
+        outcome.set_baseline = true;
+        return outcome;
     }
+
+    /* read_only mode keeps converging to the ERP, so it skips this rule. */
+    if (repeats_baseline && !(row.mode == Mode::ReadOnly && erp_supplies(rule)))
+        return repeated_outcome(value_noun, input, strategy);
 
     if (row.in_transit_before && rule.locked_in_transit)
     {
@@ -268,18 +291,22 @@ FieldOutcome decide_inbound(const FieldRule &rule, const RowContext &row,
             return outcome;
 
         case Strategy::StocktechWins:
-            return make_outcome(Decision::Ignored, input.current,
-                                value_noun + " ignored and local value kept because "
-                                             "strategy stocktech_wins ignores ERP values");
+            outcome = make_outcome(Decision::Ignored, input.current,
+                                   value_noun + " ignored and local value kept because "
+                                                "strategy stocktech_wins ignores ERP values");
+            outcome.set_baseline = true;
+            return outcome;
 
         case Strategy::Merge:
             return decide_merge(row, input);
 
         case Strategy::LockedDuringTransit:
-            return make_outcome(Decision::Rejected, input.current,
-                                value_noun + " rejected because strategy "
-                                             "locked_during_transit lets only StockTech "
-                                             "change the transit flag");
+            outcome = make_outcome(Decision::Rejected, input.current,
+                                   value_noun + " rejected because strategy "
+                                                "locked_during_transit lets only StockTech "
+                                                "change the transit flag");
+            outcome.set_baseline = true;
+            return outcome;
     }
 
     return make_outcome(Decision::Rejected, input.current,

@@ -118,16 +118,22 @@ struct FieldOutcome
 /*
  * Decide one field of one event.  The rules, by source:
  *
- * Inbound (Source::Erp and Source::Csv; Mode::Manual behaves as Hybrid):
+ * Inbound (Source::Erp and Source::Csv; Mode::Manual behaves as Hybrid).
+ * "Repeats the baseline" means has_baseline and incoming equal to baseline:
+ * the ERP sends a value it already sent, as overlap re-reads do.
  *  - incoming equal to current: Unchanged, set_baseline.
- *  - erp_access Locked or None: Rejected (the ERP may not change the field).
+ *  - erp_access Locked or None: Unchanged when it repeats the baseline,
+ *    otherwise Rejected (the ERP may not change the field), set_baseline.
+ *  - repeats the baseline, unless Mode::ReadOnly and erp_supplies(rule):
+ *    Unchanged, value kept, so a local change made after the ERP value was
+ *    decided stays until the ERP changes again.
  *  - row in transit (in_transit_before) and rule.locked_in_transit: Deferred,
  *    value kept; the caller stores the incoming value and decides it again,
  *    with in_transit_before false, when transit ends.
  *  - Mode::ReadOnly and erp_supplies(rule): Applied, set_baseline, whatever
  *    the strategy.
  *  - ErpWins: Applied, set_baseline.
- *  - StocktechWins: Ignored, value kept, baseline unchanged.
+ *  - StocktechWins: Ignored, value kept, set_baseline.
  *  - Merge against the baseline B, current L and incoming E:
  *      no baseline and L is NULL: Applied.
  *      no baseline and L set, or E != B and L != B: both changed, so the

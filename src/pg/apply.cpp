@@ -31,6 +31,7 @@ extern "C" {
 #include <nlohmann/json.hpp>
 
 #include "core/fields.hpp"
+#include "core/mapping.hpp"
 #include "core/vin.hpp"
 #include "pg/apply.hpp"
 #include "pg/boundary.hpp"
@@ -183,26 +184,6 @@ run_engine_write(PlanId id, const std::vector<Value> &params, const std::string 
     return result;
 }
 
-std::string
-timestamp_text(int64_t ts)
-{
-    const char *text = nullptr;
-    pg_call([&] { text = timestamptz_to_str(static_cast<TimestampTz>(ts)); });
-    return text;
-}
-
-std::optional<int64_t>
-parse_timestamp_text(const std::string &text)
-{
-    TimestampTz ts = 0;
-    pg_call([&] {
-        ts = DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in, CStringGetDatum(text.c_str()),
-                                                     ObjectIdGetDatum(InvalidOid),
-                                                     Int32GetDatum(-1)));
-    });
-    return static_cast<int64_t>(ts);
-}
-
 nlohmann::json
 parse_object(const Value &text)
 {
@@ -257,6 +238,16 @@ field_name(int index)
     return std::string(governed_fields()[index].name);
 }
 
+/* Whether deferred values of a field wait for the end of transit. */
+bool
+has_deferred(const std::string &vin, const std::string &field)
+{
+    SpiResult found = execute_plan_text(
+        "SELECT 1 FROM stocktech_sync.deferred_changes WHERE vin = $1 AND field = $2 LIMIT 1",
+        {vin, field});
+    return found.processed > 0;
+}
+
 /* Decide every field the record brings against the stored row. */
 void
 decide_record(const SyncConfig &config, const InboundRecord &record,
@@ -284,10 +275,22 @@ decide_record(const SyncConfig &config, const InboundRecord &record,
             input.baseline = row.baseline[name].get<std::string>();
         if (row.local_changed.contains(name) && row.local_changed[name].is_string())
             input.local_changed_at =
-                parse_timestamp_text(row.local_changed[name].get<std::string>());
+                parse_timestamptz(row.local_changed[name].get<std::string>());
         input.incoming = incoming[i];
 
         FieldOutcome outcome = decide_field(rule, context, input);
+
+        /* In transit, a value equal to the stored one still queues behind
+         * earlier deferred values of the field, so the last ERP value wins
+         * at arrival instead of a stale deferred one. */
+        if (outcome.decision == Decision::Unchanged && context.in_transit_before &&
+            rule.locked_in_transit && has_deferred(result.vin, name))
+        {
+            outcome.decision = Decision::Deferred;
+            outcome.set_baseline = false;
+            outcome.reason = "value deferred behind earlier deferred values of the field, "
+                             "because the vehicle is in transit";
+        }
         FieldResult field;
         field.index = index;
         field.decision = outcome.decision;
@@ -343,6 +346,34 @@ decisions_json(const SyncConfig &config, const ApplyResult &result)
 
 }  // namespace
 
+void
+add_mapped_columns(const MappedRecord &mapped, InboundRecord &record)
+{
+    record.vin = mapped.vin;
+    record.etag = mapped.etag;
+    for (const MappedColumn &column : mapped.columns)
+    {
+        InboundField field;
+        field.index = field_index(column.column);
+        field.value = column.value;
+        if (field.index >= 0)
+            record.fields.push_back(std::move(field));
+    }
+}
+
+std::string
+mapping_errors_text(const MappedRecord &mapped)
+{
+    std::string text;
+    for (const MappingError &error : mapped.errors)
+    {
+        if (!text.empty())
+            text += "; ";
+        text += (error.column.empty() ? error.source : error.column) + ": " + error.message;
+    }
+    return text;
+}
+
 bool
 engine_is_writing()
 {
@@ -376,7 +407,7 @@ apply_inbound(const InboundRecord &record)
                                        : Value());
     }
 
-    std::string source_ts = timestamp_text(record.source_ts);
+    std::string source_ts = format_timestamptz(record.source_ts);
     const char *source = to_string(record.source);
 
     for (int attempt = 0;; attempt++)
@@ -543,7 +574,7 @@ explain_field(const std::string &vin_text, const std::string &field, const Value
     if (input.has_baseline && row.baseline[field].is_string())
         input.baseline = row.baseline[field].get<std::string>();
     if (row.local_changed.contains(field) && row.local_changed[field].is_string())
-        input.local_changed_at = parse_timestamp_text(row.local_changed[field].get<std::string>());
+        input.local_changed_at = parse_timestamptz(row.local_changed[field].get<std::string>());
     input.incoming = incoming;
 
     FieldOutcome outcome = decide_field(rule, context, input);

@@ -19,6 +19,10 @@
 
 #include "core/policy.hpp"
 
+namespace stocktech {
+struct MappedRecord;
+}
+
 namespace stocktech::pg {
 
 struct InboundField
@@ -58,6 +62,12 @@ struct ApplyResult
     long audit_id = 0;    /* 0 when every decision was unchanged */
     std::vector<FieldResult> fields;
 };
+
+/* Fill record's VIN, ETag and fields from a mapped source record. */
+void add_mapped_columns(const MappedRecord &mapped, InboundRecord &record);
+
+/* The mapping errors of a record as one line, for a dead letter or an error. */
+std::string mapping_errors_text(const MappedRecord &mapped);
 
 /* Apply one record; see the file header. */
 ApplyResult apply_inbound(const InboundRecord &record);

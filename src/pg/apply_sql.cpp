@@ -94,6 +94,18 @@ record_from_json(const nlohmann::json &doc, Source source, int64_t source_ts,
     {
         if (it.key() == "vin")
             continue;
+        if (it.key() == "source_ts")
+        {
+            /* When the ERP made the change; decides merge conflicts. */
+            if (!it.value().is_string())
+                throw SqlError(ERRCODE_INVALID_PARAMETER_VALUE,
+                               "invalid source_ts in the record for vehicle \"" + record.vin +
+                                   "\"",
+                               "source_ts must be a timestamp string such as "
+                               "\"2026-12-04T10:15:00Z\".");
+            record.source_ts = parse_timestamptz(it.value().get<std::string>());
+            continue;
+        }
         int index = field_index(it.key());
         if (index < 0)
             throw SqlError(ERRCODE_UNDEFINED_COLUMN,
@@ -149,12 +161,13 @@ write_dead_letter(const SyncConfig &config, const DeadLetter &letter)
     if (plan == nullptr)
     {
         pg_call([&] {
-            Oid types[7] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+            Oid types[8] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID,
+                            TEXTOID, TEXTOID, TEXTOID, TEXTOID};
             SPIPlanPtr prepared = SPI_prepare(
                 "INSERT INTO stocktech_sync.inbound_dead_letter "
-                "(connector, source_ref, vin, record, raw_text, reason, sqlstate) "
-                "VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7)",
-                7, types);
+                "(connector, source_ref, vin, record, raw_text, reason, sqlstate, record_kind) "
+                "VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8)",
+                8, types);
             if (prepared == nullptr)
                 elog(ERROR, "could not prepare statement: %s",
                      SPI_result_code_string(SPI_result));
@@ -164,7 +177,7 @@ write_dead_letter(const SyncConfig &config, const DeadLetter &letter)
     }
     std::vector<Value> params = {letter.connector, letter.source_ref, letter.vin,
                                  letter.record_json, letter.raw_text, letter.reason,
-                                 letter.sqlstate};
+                                 letter.sqlstate, letter.record_kind};
     as_extension_owner(config, [&] { execute_plan(plan, params, false, 0); });
 }
 
@@ -340,6 +353,9 @@ stocktech_apply_erp_batch(PG_FUNCTION_ARGS)
             const nlohmann::json &item = doc[i];
             InboundRecord record;
             RecordOutcome outcome;
+
+            /* One SPI connection per record, so memory stays bounded. */
+            pg_call([] { SPI_connect(); });
             try
             {
                 record = record_from_json(item, Source::Erp, source_ts, connector);
@@ -368,7 +384,10 @@ stocktech_apply_erp_batch(PG_FUNCTION_ARGS)
                 write_dead_letter(config, letter);
             }
             count_outcome(outcome, counts);
-            CHECK_FOR_INTERRUPTS();
+            pg_call([] {
+                SPI_finish();
+                CHECK_FOR_INTERRUPTS();
+            });
         }
         pg_call([&] { SPI_finish(); });
         result = jsonb_datum(counts_json(counts));

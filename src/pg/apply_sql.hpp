@@ -29,6 +29,7 @@ struct DeadLetter
     Value raw_text;
     std::string reason;
     Value sqlstate;
+    std::string record_kind = "columns"; /* columns, erp or csv_row: how to retry it */
 };
 
 /* The outcome of one record: applied, or failed with a data error. */

@@ -6,6 +6,7 @@ extern "C" {
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -15,9 +16,11 @@ extern "C" {
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/timestamp.h"
 }
 
 #include <memory>
+#include <vector>
 
 #include "pg/boundary.hpp"
 #include "pg/config.hpp"
@@ -29,17 +32,36 @@ namespace stocktech::pg {
 namespace {
 
 std::unique_ptr<SyncConfig> cached_config;
+bool cached_config_stale = false;
 Oid settings_relid = InvalidOid;
 Oid policy_versions_relid = InvalidOid;
 bool callback_registered = false;
 
-/* Relcache callback: drop the cache when a configuration table changes. */
+/*
+ * Configurations replaced during the current transaction.  Callers may
+ * hold a reference to the configuration across SPI calls, and any lock
+ * acquisition can deliver an invalidation, so a replaced configuration
+ * lives until the transaction ends.
+ */
+std::vector<std::unique_ptr<SyncConfig>> retired_configs;
+
+/* Relcache callback: mark the cache stale when a configuration table
+ * changes; the next current_config() loads a new one. */
 void
 invalidate_config(Datum, Oid relid)
 {
     if (relid == InvalidOid || relid == settings_relid || relid == policy_versions_relid ||
         (cached_config && relid == cached_config->vin_master_relid))
-        cached_config.reset();
+        cached_config_stale = true;
+}
+
+/* Transaction callback: free the configurations retired in it. */
+void
+free_retired_configs(XactEvent event, void *)
+{
+    if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
+        event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT)
+        retired_configs.clear();
 }
 
 Oid
@@ -176,6 +198,26 @@ load_columns(SyncConfig &config)
 
 }  // namespace
 
+std::string
+format_timestamptz(int64_t ts)
+{
+    const char *text = nullptr;
+    pg_call([&] { text = timestamptz_to_str(static_cast<TimestampTz>(ts)); });
+    return text;
+}
+
+int64_t
+parse_timestamptz(const std::string &text)
+{
+    TimestampTz ts = 0;
+    pg_call([&] {
+        ts = DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in, CStringGetDatum(text.c_str()),
+                                                     ObjectIdGetDatum(InvalidOid),
+                                                     Int32GetDatum(-1)));
+    });
+    return static_cast<int64_t>(ts);
+}
+
 int
 field_index(std::string_view name)
 {
@@ -191,15 +233,17 @@ field_index(std::string_view name)
 const SyncConfig &
 current_config()
 {
-    if (cached_config)
+    if (cached_config && !cached_config_stale)
         return *cached_config;
 
     auto config = std::make_unique<SyncConfig>();
     std::string problem;
+    cached_config_stale = false;
     pg_call([&] {
         if (!callback_registered)
         {
             CacheRegisterRelcacheCallback(invalidate_config, (Datum) 0);
+            RegisterXactCallback(free_retired_configs, nullptr);
             callback_registered = true;
         }
         settings_relid = schema_relid("settings");
@@ -214,6 +258,8 @@ current_config()
                        "stocktech_sync configuration is incomplete", problem + ".",
                        "Publish and activate a complete policy with "
                        "stocktech_sync.publish_policy() and stocktech_sync.activate_policy().");
+    if (cached_config)
+        retired_configs.push_back(std::move(cached_config));
     cached_config = std::move(config);
     return *cached_config;
 }

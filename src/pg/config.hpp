@@ -95,15 +95,26 @@ template <typename Fn>
 void
 as_extension_owner(const SyncConfig &config, Fn &&fn)
 {
-    Oid saved_user;
-    int saved_context;
+    /* Restores the caller's user also when fn throws. */
+    struct UserSwitch
+    {
+        Oid saved_user;
+        int saved_context;
+        explicit UserSwitch(Oid owner)
+        {
+            GetUserIdAndSecContext(&saved_user, &saved_context);
+            SetUserIdAndSecContext(owner, saved_context | SECURITY_LOCAL_USERID_CHANGE);
+        }
+        ~UserSwitch() { SetUserIdAndSecContext(saved_user, saved_context); }
+    } user_switch(config.extension_owner);
 
-    GetUserIdAndSecContext(&saved_user, &saved_context);
-    SetUserIdAndSecContext(config.extension_owner,
-                           saved_context | SECURITY_LOCAL_USERID_CHANGE);
     fn();
-    SetUserIdAndSecContext(saved_user, saved_context);
 }
+
+/* The text form of a timestamptz (DateStyle of the caller) and back;
+ * parsing throws PgError for invalid text. */
+std::string format_timestamptz(int64_t ts);
+int64_t parse_timestamptz(const std::string &text);
 
 /* Index of a governed field in governed_fields(), or -1. */
 int field_index(std::string_view name);

@@ -164,27 +164,6 @@ parse_object(const Value &text)
 }
 
 std::string
-timestamp_text(TimestampTz ts)
-{
-    const char *text = nullptr;
-    pg_call([&] { text = timestamptz_to_str(ts); });
-    return text;
-}
-
-int64_t
-parse_timestamp(const std::string &text)
-{
-    TimestampTz ts = 0;
-    pg_call([&] {
-        ts = DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in,
-                                                     CStringGetDatum(text.c_str()),
-                                                     ObjectIdGetDatum(InvalidOid),
-                                                     Int32GetDatum(-1)));
-    });
-    return ts;
-}
-
-std::string
 display(const Value &value)
 {
     return value ? "\"" + *value + "\"" : std::string("NULL");
@@ -229,7 +208,7 @@ throw_rejection(const SyncConfig &config, const FieldRule &rule, const std::stri
 }
 
 std::vector<DeferredChange>
-load_deferred(const std::string &vin)
+load_deferred(const SyncConfig &config, const std::string &vin)
 {
     static SPIPlanPtr plan = nullptr;
     if (plan == nullptr)
@@ -250,7 +229,8 @@ load_deferred(const std::string &vin)
 
     uint64 rows = 0;
     char ***texts = nullptr;
-    pg_call([&] {
+    /* The writer may not touch deferred_changes itself: delete as the owner. */
+    as_extension_owner(config, [&] { pg_call([&] {
         Datum values[1] = {CStringGetTextDatum(vin.c_str())};
         int rc = SPI_execute_plan(plan, values, nullptr, false, 0);
         if (rc != SPI_OK_DELETE_RETURNING)
@@ -263,7 +243,7 @@ load_deferred(const std::string &vin)
             for (int c = 0; c < 6; c++)
                 texts[r][c] = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, c + 1);
         }
-    });
+    }); });
 
     std::vector<DeferredChange> changes;
     for (uint64 r = 0; r < rows; r++)
@@ -273,7 +253,7 @@ load_deferred(const std::string &vin)
         change.index = field_index(texts[r][1]);
         change.value = texts[r][2] ? Value(texts[r][2]) : Value();
         change.source = parse_source(texts[r][3]).value_or(Source::Erp);
-        change.source_ts = parse_timestamp(texts[r][4]);
+        change.source_ts = parse_timestamptz(texts[r][4]);
         change.connector = texts[r][5] ? texts[r][5] : "";
         if (change.index >= 0)
             changes.push_back(std::move(change));
@@ -397,7 +377,7 @@ guard_row(TriggerData *trigger)
 
     /* Local decisions for every changed governed field. */
     TimestampTz now = GetCurrentStatementStartTimestamp();
-    std::string now_ts = timestamp_text(now);
+    std::string now_ts = format_timestamptz(now);
     int transit = field_index(kTransitField);
     RowContext context;
     context.mode = config.mode;
@@ -435,7 +415,7 @@ guard_row(TriggerData *trigger)
     std::string deferred_connector;
     if (!is_insert && context.in_transit_before && !context.in_transit_after)
     {
-        for (const DeferredChange &change : load_deferred(vin))
+        for (const DeferredChange &change : load_deferred(config, vin))
         {
             const FieldRule &rule = config.rules[change.index];
             RowContext inbound;
@@ -450,7 +430,7 @@ guard_row(TriggerData *trigger)
                 input.baseline = baseline[rule.field].get<std::string>();
             if (local_changed.contains(rule.field) && local_changed[rule.field].is_string())
                 input.local_changed_at =
-                    parse_timestamp(local_changed[rule.field].get<std::string>());
+                    parse_timestamptz(local_changed[rule.field].get<std::string>());
             input.incoming = change.value;
             FieldOutcome outcome = decide_field(rule, inbound, input);
             if (outcome.set_baseline)

@@ -283,7 +283,9 @@ const InboundCase kInboundCases[] = {
      * conflict, winner is ERP */
     {"commercial_status", kAllModes, C::None, false, D::Unchanged, "base", true, false, false},
     {"commercial_status", kAllModes, C::ErpOnly, false, D::Applied, "erp", true, false, false},
-    {"commercial_status", kAllModes, C::LocalOnly, false, D::Applied, "base", true, false, false},
+    {"commercial_status", kNotReadOnly, C::LocalOnly, false, D::Unchanged, "local", false, false,
+     false},
+    {"commercial_status", kReadOnly, C::LocalOnly, false, D::Applied, "base", true, false, false},
     {"commercial_status", kAllModes, C::BothSame, false, D::Unchanged, "same", true, false, false},
     {"commercial_status", kAllModes, C::BothErpLater, false, D::Applied, "erp", true, false,
      false},
@@ -291,28 +293,30 @@ const InboundCase kInboundCases[] = {
      false},
     {"commercial_status", kAllModes, C::None, true, D::Unchanged, "base", true, false, false},
     {"commercial_status", kAllModes, C::ErpOnly, true, D::Applied, "erp", true, false, false},
-    {"commercial_status", kAllModes, C::LocalOnly, true, D::Applied, "base", true, false, false},
+    {"commercial_status", kNotReadOnly, C::LocalOnly, true, D::Unchanged, "local", false, false,
+     false},
+    {"commercial_status", kReadOnly, C::LocalOnly, true, D::Applied, "base", true, false, false},
     {"commercial_status", kAllModes, C::BothSame, true, D::Unchanged, "same", true, false, false},
     {"commercial_status", kAllModes, C::BothErpLater, true, D::Applied, "erp", true, false, false},
     {"commercial_status", kAllModes, C::BothLocalLater, true, D::Applied, "erp", true, false,
      false},
 
     {"pdi_status", kAllModes, C::None, false, D::Unchanged, "base", true, false, false},
-    {"pdi_status", kAllModes, C::ErpOnly, false, D::Ignored, "base", false, false, false},
-    {"pdi_status", kAllModes, C::LocalOnly, false, D::Ignored, "local", false, false, false},
+    {"pdi_status", kAllModes, C::ErpOnly, false, D::Ignored, "base", true, false, false},
+    {"pdi_status", kAllModes, C::LocalOnly, false, D::Unchanged, "local", false, false, false},
     {"pdi_status", kAllModes, C::BothSame, false, D::Unchanged, "same", true, false, false},
-    {"pdi_status", kAllModes, C::BothErpLater, false, D::Ignored, "local", false, false, false},
-    {"pdi_status", kAllModes, C::BothLocalLater, false, D::Ignored, "local", false, false, false},
+    {"pdi_status", kAllModes, C::BothErpLater, false, D::Ignored, "local", true, false, false},
+    {"pdi_status", kAllModes, C::BothLocalLater, false, D::Ignored, "local", true, false, false},
     {"pdi_status", kAllModes, C::None, true, D::Unchanged, "base", true, false, false},
     {"pdi_status", kAllModes, C::ErpOnly, true, D::Deferred, "base", false, false, false},
-    {"pdi_status", kAllModes, C::LocalOnly, true, D::Deferred, "local", false, false, false},
+    {"pdi_status", kAllModes, C::LocalOnly, true, D::Unchanged, "local", false, false, false},
     {"pdi_status", kAllModes, C::BothSame, true, D::Unchanged, "same", true, false, false},
     {"pdi_status", kAllModes, C::BothErpLater, true, D::Deferred, "local", false, false, false},
     {"pdi_status", kAllModes, C::BothLocalLater, true, D::Deferred, "local", false, false, false},
 
     {"warehouse_location", kAllModes, C::None, false, D::Unchanged, "base", true, false, false},
     {"warehouse_location", kAllModes, C::ErpOnly, false, D::Applied, "erp", true, false, false},
-    {"warehouse_location", kAllModes, C::LocalOnly, false, D::Ignored, "local", true, false,
+    {"warehouse_location", kAllModes, C::LocalOnly, false, D::Unchanged, "local", false, false,
      false},
     {"warehouse_location", kAllModes, C::BothSame, false, D::Unchanged, "same", true, false,
      false},
@@ -322,26 +326,26 @@ const InboundCase kInboundCases[] = {
      true, true, false},
     {"warehouse_location", kAllModes, C::None, true, D::Unchanged, "base", true, false, false},
     {"warehouse_location", kAllModes, C::ErpOnly, true, D::Deferred, "base", false, false, false},
-    {"warehouse_location", kAllModes, C::LocalOnly, true, D::Deferred, "local", false, false,
+    {"warehouse_location", kAllModes, C::LocalOnly, true, D::Unchanged, "local", false, false,
      false},
-    {"warehouse_location", kAllModes, C::BothSame, true, D::Unchanged, "same", true, false,
-     false},
+    {"warehouse_location", kAllModes, C::BothSame, true, D::Unchanged, "same", true, false, false},
     {"warehouse_location", kAllModes, C::BothErpLater, true, D::Deferred, "local", false, false,
      false},
-    {"warehouse_location", kAllModes, C::BothLocalLater, true, D::Deferred, "local", false,
-     false, false},
+    {"warehouse_location", kAllModes, C::BothLocalLater, true, D::Deferred, "local", false, false,
+     false},
 
     {"arrival_date", kNotReadOnly, C::None, false, D::Unchanged, "base", true, false, false},
     {"arrival_date", kNotReadOnly, C::ErpOnly, false, D::Applied, "erp", true, false, false},
-    {"arrival_date", kNotReadOnly, C::LocalOnly, false, D::Ignored, "local", true, false, false},
+    {"arrival_date", kNotReadOnly, C::LocalOnly, false, D::Unchanged, "local", false, false,
+     false},
     {"arrival_date", kNotReadOnly, C::BothSame, false, D::Unchanged, "same", true, false, false},
-    {"arrival_date", kNotReadOnly, C::BothErpLater, false, D::ConflictResolved, "erp", true,
-     true, true},
+    {"arrival_date", kNotReadOnly, C::BothErpLater, false, D::ConflictResolved, "erp", true, true,
+     true},
     {"arrival_date", kNotReadOnly, C::BothLocalLater, false, D::ConflictResolved, "local", true,
      true, false},
     {"arrival_date", kNotReadOnly, C::None, true, D::Unchanged, "base", true, false, false},
     {"arrival_date", kNotReadOnly, C::ErpOnly, true, D::Applied, "erp", true, false, false},
-    {"arrival_date", kNotReadOnly, C::LocalOnly, true, D::Ignored, "local", true, false, false},
+    {"arrival_date", kNotReadOnly, C::LocalOnly, true, D::Unchanged, "local", false, false, false},
     {"arrival_date", kNotReadOnly, C::BothSame, true, D::Unchanged, "same", true, false, false},
     {"arrival_date", kNotReadOnly, C::BothErpLater, true, D::ConflictResolved, "erp", true, true,
      true},
@@ -361,20 +365,21 @@ const InboundCase kInboundCases[] = {
     {"arrival_date", kReadOnly, C::BothLocalLater, true, D::Applied, "erp", true, false, false},
 
     {"vitw_in_transit", kAllModes, C::None, false, D::Unchanged, "base", true, false, false},
-    {"vitw_in_transit", kAllModes, C::ErpOnly, false, D::Rejected, "base", false, false, false},
-    {"vitw_in_transit", kAllModes, C::LocalOnly, false, D::Rejected, "local", false, false, false},
-    {"vitw_in_transit", kAllModes, C::BothSame, false, D::Unchanged, "same", true, false, false},
-    {"vitw_in_transit", kAllModes, C::BothErpLater, false, D::Rejected, "local", false, false,
+    {"vitw_in_transit", kAllModes, C::ErpOnly, false, D::Rejected, "base", true, false, false},
+    {"vitw_in_transit", kAllModes, C::LocalOnly, false, D::Unchanged, "local", false, false,
      false},
-    {"vitw_in_transit", kAllModes, C::BothLocalLater, false, D::Rejected, "local", false, false,
+    {"vitw_in_transit", kAllModes, C::BothSame, false, D::Unchanged, "same", true, false, false},
+    {"vitw_in_transit", kAllModes, C::BothErpLater, false, D::Rejected, "local", true, false,
+     false},
+    {"vitw_in_transit", kAllModes, C::BothLocalLater, false, D::Rejected, "local", true, false,
      false},
     {"vitw_in_transit", kAllModes, C::None, true, D::Unchanged, "base", true, false, false},
-    {"vitw_in_transit", kAllModes, C::ErpOnly, true, D::Rejected, "base", false, false, false},
-    {"vitw_in_transit", kAllModes, C::LocalOnly, true, D::Rejected, "local", false, false, false},
+    {"vitw_in_transit", kAllModes, C::ErpOnly, true, D::Rejected, "base", true, false, false},
+    {"vitw_in_transit", kAllModes, C::LocalOnly, true, D::Unchanged, "local", false, false, false},
     {"vitw_in_transit", kAllModes, C::BothSame, true, D::Unchanged, "same", true, false, false},
-    {"vitw_in_transit", kAllModes, C::BothErpLater, true, D::Rejected, "local", false, false,
+    {"vitw_in_transit", kAllModes, C::BothErpLater, true, D::Rejected, "local", true, false,
      false},
-    {"vitw_in_transit", kAllModes, C::BothLocalLater, true, D::Rejected, "local", false, false,
+    {"vitw_in_transit", kAllModes, C::BothLocalLater, true, D::Rejected, "local", true, false,
      false},
 };
 
@@ -707,10 +712,11 @@ TEST(PolicyMerge, ResentErpValueIsNoNewConflict)
     ASSERT_FALSE(first.winner_is_erp);
     ASSERT_TRUE(first.set_baseline);
 
-    /* The caller has stored "C-12" as the baseline, and the ERP sends it again. */
+    /* The caller has stored "C-12" as the baseline, and the ERP sends it again:
+     * nothing new, so no decision worth an audit entry. */
     const FieldOutcome again = decide_field(rule, inbound_row(Mode::Hybrid, 3000, false),
                                             make_input("B-07", true, "C-12", 2000, "C-12"));
-    EXPECT_EQ(again.decision, Decision::Ignored);
+    EXPECT_EQ(again.decision, Decision::Unchanged);
     EXPECT_EQ(again.new_value, Value("B-07"));
     EXPECT_FALSE(again.conflict);
 }
@@ -728,7 +734,7 @@ TEST(PolicyMerge, NullBaselineIsABaseline)
 
     const FieldOutcome local_only =
         decide_field(rule, row, make_input("2024-05-01", true, std::nullopt, 1000, std::nullopt));
-    EXPECT_EQ(local_only.decision, Decision::Ignored);
+    EXPECT_EQ(local_only.decision, Decision::Unchanged);
     EXPECT_EQ(local_only.new_value, Value("2024-05-01"));
     EXPECT_FALSE(local_only.conflict);
 
@@ -809,7 +815,7 @@ TEST(PolicyNoBaseline, ErpWinsAndStocktechWins)
     const FieldOutcome stocktech_wins = decide_field(rule_for("maint_status"), row, input);
     EXPECT_EQ(stocktech_wins.decision, Decision::Ignored);
     EXPECT_EQ(stocktech_wins.new_value, Value("local"));
-    EXPECT_FALSE(stocktech_wins.set_baseline);
+    EXPECT_TRUE(stocktech_wins.set_baseline);
 
     /* A new VIN: stocktech_wins keeps NULL rather than taking the ERP value. */
     RowContext new_row = row;
@@ -839,7 +845,7 @@ TEST(PolicyInbound, LockedAndNoneAccessRejected)
 
                 EXPECT_EQ(outcome.decision, Decision::Rejected);
                 EXPECT_EQ(outcome.new_value, Value("local"));
-                EXPECT_FALSE(outcome.set_baseline);
+                EXPECT_TRUE(outcome.set_baseline);
                 EXPECT_FALSE(outcome.conflict);
                 const std::string access_text = std::string("erp_access ") + to_string(access);
                 EXPECT_TRUE(contains(outcome.reason, access_text)) << outcome.reason;
