@@ -1,13 +1,15 @@
 -- pgTAP contract of the stocktech_sync SQL API: schema objects, column
 -- types and privileges.
 BEGIN;
-SELECT plan(63);
+SELECT plan(81);
 
 SELECT has_schema('stocktech_sync');
 SELECT tables_are('stocktech_sync', ARRAY[
     'settings', 'vin_master', 'policy_versions', 'policy_fields', 'audit_log',
     'connectors', 'connector_profiles', 'connector_secrets', 'inbound_queue',
-    'inbound_dead_letter', 'deferred_changes', 'outbound_queue', 'outbound_dead_letter']);
+    'inbound_dead_letter', 'deferred_changes', 'outbound_queue', 'outbound_dead_letter',
+    'connector_state', 'sync_runs', 'import_staging']);
+SELECT has_view('stocktech_sync', 'status', 'status view exists');
 SELECT has_view('stocktech_sync', 'audit_decisions', 'audit_decisions view exists');
 SELECT col_is_pk('stocktech_sync', 'vin_master', 'vin', 'vin is the key of vin_master');
 SELECT col_is_pk('stocktech_sync', 'policy_fields', ARRAY['version', 'field'],
@@ -65,6 +67,23 @@ SELECT has_function('stocktech_sync', 'set_mode', ARRAY['text']);
 SELECT has_function('stocktech_sync', 'current_mode', ARRAY[]::text[]);
 SELECT has_function('stocktech_sync', 'publish_policy', ARRAY['text', 'jsonb', 'text']);
 SELECT has_function('stocktech_sync', 'activate_policy', ARRAY['text']);
+SELECT has_function('stocktech_sync', 'apply_erp_record', ARRAY['jsonb', 'text', 'timestamp with time zone']);
+SELECT has_function('stocktech_sync', 'apply_erp_batch', ARRAY['jsonb', 'text']);
+SELECT has_function('stocktech_sync', 'explain', ARRAY['text', 'text', 'text', 'text']);
+SELECT has_function('stocktech_sync', 'vin_history', ARRAY['text']);
+SELECT has_function('stocktech_sync', 'import_csv', ARRAY['text', 'text', 'jsonb']);
+SELECT has_function('stocktech_sync', 'apply_staged', ARRAY['text']);
+SELECT has_function('stocktech_sync', 'create_connector', ARRAY['text', 'jsonb']);
+SELECT has_function('stocktech_sync', 'set_secret', ARRAY['text', 'text', 'text']);
+SELECT has_function('stocktech_sync', 'enable_connector', ARRAY['text', 'boolean']);
+SELECT has_function('stocktech_sync', 'sync_now', ARRAY['text']);
+SELECT has_function('stocktech_sync', 'retry_inbound', ARRAY['bigint']);
+SELECT has_trigger('stocktech_sync', 'vin_master', 'vin_master_guard', 'the policy guard trigger exists');
+SELECT columns_are('stocktech_sync', 'status', ARRAY[
+    'connector', 'kind', 'enabled', 'profile_version', 'mode', 'connected', 'last_contact_at',
+    'last_error', 'last_error_at', 'last_sync_at', 'vin_count', 'watermark_modified',
+    'watermark_key', 'next_run_at', 'policy_version', 'outbound_pending', 'outbound_dead',
+    'inbound_dead', 'inbound_pending_pages', 'worker_running'], 'status view columns');
 SELECT is_definer('stocktech_sync', 'set_mode', ARRAY['text'], 'set_mode is SECURITY DEFINER');
 SELECT is_definer('stocktech_sync', 'publish_policy', ARRAY['text', 'jsonb', 'text'],
                   'publish_policy is SECURITY DEFINER');
@@ -101,6 +120,14 @@ SELECT function_privs_are('stocktech_sync', 'check_vin', ARRAY['text', 'boolean'
                           'stocktech_sync_reader', ARRAY['EXECUTE']);
 SELECT schema_privs_are('stocktech_sync', 'public', ARRAY[]::text[],
                         'PUBLIC cannot use the schema');
+SELECT function_privs_are('stocktech_sync', 'sync_now', ARRAY['text'], 'stocktech_sync_writer',
+                          ARRAY[]::text[], 'writer cannot poll the ERP');
+SELECT function_privs_are('stocktech_sync', 'import_csv', ARRAY['text', 'text', 'jsonb'],
+                          'stocktech_sync_admin', ARRAY['EXECUTE'], 'admin may import files');
+SELECT table_privs_are('stocktech_sync', 'status', 'stocktech_sync_reader', ARRAY['SELECT'],
+                       'reader reads the status');
+SELECT table_privs_are('stocktech_sync', 'deferred_changes', 'stocktech_sync_writer',
+                       ARRAY['SELECT'], 'writer cannot touch deferred changes directly');
 
 -- Behaviour that the contract promises.
 SELECT is((SELECT count(*)::int FROM stocktech_sync.policy_fields
