@@ -1,29 +1,34 @@
--- The demo: install the extension, load a few vehicles, show the
--- configuration.
+-- What the demo shows once the worker has synced: the status of the
+-- connector, the vehicle changed on both sides, and its history.
 \pset footer off
-CREATE EXTENSION stocktech_sync;
+\x auto
 
 \echo
-\echo '== Loaded vehicles'
-INSERT INTO stocktech_sync.vin_master (vin, pdi_status, maint_status, warehouse_location)
-VALUES ('1ft1rkfmxrk330792 ', 'pending', 'none', 'A-01'),
-       ('WVWZZZ3CZPE512349', 'passed', 'in_service', 'B-07'),
-       ('9BWZZZ372VT004251', 'in_progress', 'none', 'C-12'),
-       ('1HGCM82633A004352', 'pending', 'scheduled', 'A-02');
-SELECT vin, check_digit_verified, pdi_status, maint_status, warehouse_location
-FROM stocktech_sync.vin_master ORDER BY vin;
+\echo '== Status'
+SELECT connector, kind, profile_version, mode, connected, last_sync_at::timestamp(0),
+       vin_count, policy_version, outbound_pending, outbound_dead, inbound_dead,
+       worker_running
+FROM stocktech_sync.status;
 
-\echo '== A VIN with a wrong check digit is rejected'
-SELECT * FROM stocktech_sync.check_vin('1FT1RKFM1RK330792');
+\echo '== Sync runs'
+SELECT id, trigger, status, pages, records, vin_count,
+       summary #>> '{counts,created}' AS created, summary #>> '{counts,updated}' AS updated,
+       round(extract(epoch FROM finished_at - started_at)::numeric, 2) AS seconds
+FROM stocktech_sync.sync_runs ORDER BY id;
 
-\echo '== Active conflict policy'
-SELECT v.version, f.field, f.erp_access, f.stocktech_access, f.strategy,
-       f.locked_in_transit, f.outbound
-FROM stocktech_sync.policy_fields f
-JOIN stocktech_sync.policy_versions v ON v.version = f.version AND v.is_active
-ORDER BY array_position(ARRAY(SELECT field FROM stocktech_sync.governed_fields()), f.field);
+\echo '== Vehicles per commercial status'
+SELECT commercial_status, count(*) FROM stocktech_sync.vin_master GROUP BY 1 ORDER BY 1;
 
-\echo '== Mode'
-SELECT stocktech_sync.set_mode('hybrid');
-SELECT stocktech_sync.current_mode() AS mode;
-SELECT logged_at, event, actor, decisions FROM stocktech_sync.audit_log ORDER BY id;
+\echo '== The ERP sold the vehicle while the floor had it in maintenance'
+SELECT vin, commercial_status, maint_status, last_source, row_version
+FROM stocktech_sync.vin_master WHERE vin = :'vin';
+
+\echo '== Its history (policy 3.2 decided each field)'
+SELECT audit_id, event, source, policy_version, field, old_value, new_value,
+       incoming_value, decision
+FROM stocktech_sync.vin_history(:'vin')
+WHERE decision <> 'unchanged'
+ORDER BY audit_id, item;
+
+\echo '== What the matrix would do with another ERP value for maint_status'
+SELECT jsonb_pretty(stocktech_sync.explain(:'vin', 'maint_status', 'done', 'erp'));
