@@ -1,7 +1,8 @@
 /*
  * launcher.cpp
- *    The launcher background worker: keeps one inbound worker running for
- *    each existing database named in stocktech_sync.database.
+ *    The launcher background worker: keeps one inbound and one outbound
+ *    worker running for each existing database named in
+ *    stocktech_sync.database.
  *
  * The launcher connects to no database; it reads pg_database (a shared
  * catalog) to skip names that do not exist, registers a dynamic worker per
@@ -44,20 +45,27 @@ namespace {
 
 constexpr int kMaxDatabases = 64;
 
+/* The kinds of worker the launcher keeps running per database. */
+constexpr int kWorkerKinds = 2;
+const char *const kWorkerFunctions[kWorkerKinds] = {"stocktech_inbound_main",
+                                                    "stocktech_outbound_main"};
+const char *const kWorkerTypes[kWorkerKinds] = {stocktech::bgworkers::kInboundWorkerType,
+                                                stocktech::bgworkers::kOutboundWorkerType};
+
 struct WorkerSlot
 {
     Oid database = InvalidOid;
     char name[NAMEDATALEN] = {0};
-    BackgroundWorkerHandle *handle = nullptr;
-    TimestampTz started_at = 0;
+    BackgroundWorkerHandle *handle[kWorkerKinds] = {nullptr, nullptr};
+    TimestampTz started_at[kWorkerKinds] = {0, 0};
     bool reported_missing = false;
 };
 
 WorkerSlot slots[kMaxDatabases];
 
-/* Start the inbound worker of one database. */
+/* Start the worker of one kind for one database. */
 void
-start_worker(WorkerSlot &slot)
+start_worker(WorkerSlot &slot, int kind)
 {
     BackgroundWorker worker;
 
@@ -66,31 +74,31 @@ start_worker(WorkerSlot &slot)
     worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
     worker.bgw_restart_time = BGW_NEVER_RESTART;
     strlcpy(worker.bgw_library_name, "stocktech_sync", BGW_MAXLEN);
-    strlcpy(worker.bgw_function_name, "stocktech_inbound_main", BGW_MAXLEN);
-    snprintf(worker.bgw_name, BGW_MAXLEN, "stocktech_sync inbound worker for %s", slot.name);
-    strlcpy(worker.bgw_type, stocktech::bgworkers::kInboundWorkerType, BGW_MAXLEN);
+    strlcpy(worker.bgw_function_name, kWorkerFunctions[kind], BGW_MAXLEN);
+    snprintf(worker.bgw_name, BGW_MAXLEN, "%s worker for %s", kWorkerTypes[kind], slot.name);
+    strlcpy(worker.bgw_type, kWorkerTypes[kind], BGW_MAXLEN);
     worker.bgw_main_arg = ObjectIdGetDatum(slot.database);
     worker.bgw_notify_pid = MyProcPid;
 
-    if (!RegisterDynamicBackgroundWorker(&worker, &slot.handle))
+    if (!RegisterDynamicBackgroundWorker(&worker, &slot.handle[kind]))
     {
-        slot.handle = nullptr;
+        slot.handle[kind] = nullptr;
         ereport(WARNING,
                 (errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-                 errmsg("could not start the stocktech_sync inbound worker for database \"%s\"",
+                 errmsg("could not start the %s worker for database \"%s\"", kWorkerTypes[kind],
                         slot.name),
                  errhint("Raise max_worker_processes.")));
     }
 }
 
-/* Whether the worker of a slot is running or about to. */
+/* Whether the worker of one kind of a slot is running or about to. */
 bool
-worker_alive(const WorkerSlot &slot)
+worker_alive(const WorkerSlot &slot, int kind)
 {
     pid_t pid;
-    if (slot.handle == nullptr)
+    if (slot.handle[kind] == nullptr)
         return false;
-    return GetBackgroundWorkerPid(slot.handle, &pid) != BGWH_STOPPED;
+    return GetBackgroundWorkerPid(slot.handle[kind], &pid) != BGWH_STOPPED;
 }
 
 /*
@@ -191,24 +199,29 @@ reconcile_workers()
             is_wanted = is_wanted || wanted[i] == slot.database;
         if (!is_wanted)
         {
-            if (slot.handle != nullptr)
+            for (int kind = 0; kind < kWorkerKinds; kind++)
             {
-                TerminateBackgroundWorker(slot.handle);
-                ereport(LOG, (errmsg("stocktech_sync: stopping the inbound worker for "
-                                     "database \"%s\", which left stocktech_sync.database",
-                                     slot.name)));
+                if (slot.handle[kind] == nullptr)
+                    continue;
+                TerminateBackgroundWorker(slot.handle[kind]);
+                ereport(LOG, (errmsg("stocktech_sync: stopping the %s worker for database "
+                                     "\"%s\", which left stocktech_sync.database",
+                                     kWorkerTypes[kind], slot.name)));
             }
             slot = WorkerSlot{};
             continue;
         }
         /* A worker that stopped soon after its start waits for the naptime,
          * so a failing worker is not restarted in a tight loop. */
-        if (!worker_alive(slot) &&
-            TimestampDifferenceExceeds(slot.started_at, GetCurrentTimestamp(),
-                                       stocktech::pg::setting_launcher_naptime * 1000))
+        for (int kind = 0; kind < kWorkerKinds; kind++)
         {
-            slot.started_at = GetCurrentTimestamp();
-            start_worker(slot);
+            if (!worker_alive(slot, kind) &&
+                TimestampDifferenceExceeds(slot.started_at[kind], GetCurrentTimestamp(),
+                                           stocktech::pg::setting_launcher_naptime * 1000))
+            {
+                slot.started_at[kind] = GetCurrentTimestamp();
+                start_worker(slot, kind);
+            }
         }
     }
 }

@@ -44,7 +44,6 @@ namespace stocktech::pg {
 namespace {
 
 bool engine_writing = false;
-const char *engine_vin = nullptr;
 
 enum PlanId { kSelectRow, kInsertRow, kUpdateRow, kInsertAudit, kInsertDeferred, kPlanCount };
 SPIPlanPtr plans[kPlanCount];
@@ -171,13 +170,11 @@ run_engine_write(PlanId id, const std::vector<Value> &params, const std::string 
         PG_TRY();
         {
             engine_writing = true;
-            engine_vin = vin.c_str();
             result = execute_plan_raw(plan, params, false);
         }
         PG_FINALLY();
         {
             engine_writing = false;
-            engine_vin = nullptr;
         }
         PG_END_TRY();
     });
@@ -372,6 +369,41 @@ mapping_errors_text(const MappedRecord &mapped)
         text += (error.column.empty() ? error.source : error.column) + ": " + error.message;
     }
     return text;
+}
+
+void
+acknowledge_outbound(const std::string &vin, const nlohmann::json &fields, const Value &etag)
+{
+    static SPIPlanPtr plan = nullptr;
+    if (plan == nullptr)
+    {
+        pg_call([&] {
+            Oid types[3] = {TEXTOID, TEXTOID, TEXTOID};
+            SPIPlanPtr prepared = SPI_prepare(
+                "UPDATE stocktech_sync.vin_master SET erp_etag = coalesce($3, erp_etag), "
+                "erp_baseline = erp_baseline || $2::jsonb WHERE vin = $1",
+                3, types);
+            if (prepared == nullptr)
+                elog(ERROR, "could not prepare statement: %s",
+                     SPI_result_code_string(SPI_result));
+            SPI_keepplan(prepared);
+            plan = prepared;
+        });
+    }
+    std::vector<Value> params = {vin, fields.dump(), etag};
+    SpiResult result;
+    pg_call([&] {
+        PG_TRY();
+        {
+            engine_writing = true;
+            result = execute_plan_raw(plan, params, false);
+        }
+        PG_FINALLY();
+        {
+            engine_writing = false;
+        }
+        PG_END_TRY();
+    });
 }
 
 bool

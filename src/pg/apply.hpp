@@ -19,6 +19,8 @@
 
 #include "core/policy.hpp"
 
+#include <nlohmann/json.hpp>
+
 namespace stocktech {
 struct MappedRecord;
 }
@@ -81,6 +83,14 @@ std::string result_json(const ApplyResult &result);
  */
 std::string explain_field(const std::string &vin, const std::string &field, const Value &value,
                           Source source);
+
+/*
+ * Record that the ERP accepted fields (column -> canonical text) of vin: the
+ * values become the baseline and etag, when given, the stored ETag.  SPI
+ * connected; runs as an engine write.
+ */
+void acknowledge_outbound(const std::string &vin, const nlohmann::json &fields,
+                          const Value &etag);
 
 /* Whether the engine itself is writing vin_master, so the guard trigger
  * lets the write through. */

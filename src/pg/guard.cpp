@@ -43,6 +43,7 @@ extern "C" {
 #include "pg/apply.hpp"
 #include "pg/boundary.hpp"
 #include "pg/config.hpp"
+#include "pg/outbound.hpp"
 #include "pg/spi_util.hpp"
 #include "pg/vin_sql.hpp"
 
@@ -65,6 +66,8 @@ struct TupleText
     Value baseline;
     Value local_changed;
     long row_version = 0;
+    Value erp_etag;
+    Value erp_connector;
 };
 
 /* One deferred inbound value waiting for the end of transit. */
@@ -112,13 +115,15 @@ read_tuple(const SyncConfig &config, HeapTuple tuple, TupleDesc desc, const Colu
     const size_t n = config.columns.size();
     char **texts = nullptr;
     pg_call([&] {
-        texts = (char **) palloc0(sizeof(char *) * (n + 4));
+        texts = (char **) palloc0(sizeof(char *) * (n + 6));
         for (size_t i = 0; i < n; i++)
             texts[i] = attribute_text(tuple, desc, config.columns[i].attnum);
         texts[n] = attribute_text(tuple, desc, columns.vin);
         texts[n + 1] = attribute_text(tuple, desc, columns.baseline);
         texts[n + 2] = attribute_text(tuple, desc, columns.local_changed);
         texts[n + 3] = attribute_text(tuple, desc, columns.row_version);
+        texts[n + 4] = attribute_text(tuple, desc, SPI_fnumber(desc, "erp_etag"));
+        texts[n + 5] = attribute_text(tuple, desc, SPI_fnumber(desc, "erp_connector"));
     });
     TupleText out;
     for (size_t i = 0; i < n; i++)
@@ -127,6 +132,8 @@ read_tuple(const SyncConfig &config, HeapTuple tuple, TupleDesc desc, const Colu
     out.baseline = texts[n + 1] ? Value(texts[n + 1]) : Value();
     out.local_changed = texts[n + 2] ? Value(texts[n + 2]) : Value();
     out.row_version = texts[n + 3] ? std::stol(texts[n + 3]) : 0;
+    out.erp_etag = texts[n + 4] ? Value(texts[n + 4]) : Value();
+    out.erp_connector = texts[n + 5] ? Value(texts[n + 5]) : Value();
     return out;
 }
 
@@ -284,7 +291,7 @@ decision_json(const FieldRule &rule, const Value &old_value, const Value &incomi
     return item;
 }
 
-void
+long
 insert_audit(const SyncConfig &config, const std::string &vin, const char *event,
              const char *source, const std::string &connector, const std::string &source_ts,
              const nlohmann::json &decisions, const nlohmann::json &detail)
@@ -298,7 +305,8 @@ insert_audit(const SyncConfig &config, const std::string &vin, const char *event
             SPIPlanPtr prepared = SPI_prepare(
                 "INSERT INTO stocktech_sync.audit_log (vin, event, source, policy_version, "
                 "connector, source_ts, decisions, detail) "
-                "VALUES ($1, $2, $3, $4, $5, $6::timestamptz, $7::jsonb, NULLIF($8, '{}')::jsonb)",
+                "VALUES ($1, $2, $3, $4, $5, $6::timestamptz, $7::jsonb, NULLIF($8, '{}')::jsonb) "
+                "RETURNING id",
                 8, types);
             if (prepared == nullptr)
                 elog(ERROR, "could not prepare statement: %s",
@@ -315,7 +323,9 @@ insert_audit(const SyncConfig &config, const std::string &vin, const char *event
                                  source_ts,
                                  decisions.dump(),
                                  detail.dump()};
-    as_extension_owner(config, [&] { execute_plan(plan, params, false, 0); });
+    SpiResult inserted;
+    as_extension_owner(config, [&] { inserted = execute_plan(plan, params, false, 1); });
+    return inserted.row[0] ? std::stol(*inserted.row[0]) : 0;
 }
 
 /* Datum of text for column, for heap_modify_tuple; inside pg_call. */
@@ -389,6 +399,7 @@ guard_row(TriggerData *trigger)
 
     nlohmann::json local_changed = parse_object(before.local_changed);
     nlohmann::json decisions = nlohmann::json::array();
+    nlohmann::json outbound = nlohmann::json::object();
     std::vector<Value> values = now_text.governed;
     for (size_t i = 0; i < values.size(); i++)
     {
@@ -403,7 +414,8 @@ guard_row(TriggerData *trigger)
             throw_rejection(config, rule, vin, context, before.governed[i], values[i]);
         if (outcome.set_local_changed)
             local_changed[rule.field] = now_ts;
-        /* TODO: enqueue outbound changes (outcome.enqueue_outbound) for bidirectional mode. */
+        if (outcome.enqueue_outbound)
+            outbound[rule.field] = values[i] ? nlohmann::json(*values[i]) : nlohmann::json();
         decisions.push_back(decision_json(rule, before.governed[i], values[i], outcome));
     }
 
@@ -502,8 +514,29 @@ guard_row(TriggerData *trigger)
 
     /* The audit rows: the local change, then the deferred values it released. */
     if (!decisions.empty())
-        insert_audit(config, vin, "local_change", "stocktech", "", now_ts, decisions,
-                     is_insert ? nlohmann::json{{"created", true}} : nlohmann::json::object());
+    {
+        nlohmann::json detail =
+            is_insert ? nlohmann::json{{"created", true}} : nlohmann::json::object();
+        if (!outbound.empty())
+            detail["outbound"] = "queued";
+        long audit_id = insert_audit(config, vin, "local_change", "stocktech", "", now_ts,
+                                     decisions, detail);
+
+        /* Bidirectional mode: the change travels to the ERP through the
+         * queue, in this transaction.  The audit row says when it cannot. */
+        if (!outbound.empty())
+        {
+            std::string note = enqueue_outbound(config, vin, before.erp_connector,
+                                                before.erp_etag, outbound, audit_id);
+            if (!note.empty())
+                as_extension_owner(config, [&] {
+                    query_rows("UPDATE stocktech_sync.audit_log SET detail = "
+                               "coalesce(detail, '{}') || jsonb_build_object('outbound', $2) "
+                               "WHERE id = $1::bigint",
+                               {std::to_string(audit_id), "not queued: " + note}, false);
+                });
+        }
+    }
     if (!deferred_decisions.empty())
         insert_audit(config, vin, "deferred_apply", "erp", deferred_connector, now_ts,
                      deferred_decisions, nlohmann::json{{"reason", "transit ended"}});

@@ -19,6 +19,7 @@ extern int setting_http_max_attempts;     /* attempts per request, transient fai
 extern int setting_http_retry_base_delay; /* milliseconds */
 extern int setting_http_retry_max_delay;  /* milliseconds */
 extern int setting_launcher_naptime;      /* seconds between launcher checks */
+extern int setting_outbound_lease;        /* seconds a claimed outbound change is held */
 
 void define_settings();
 

@@ -35,6 +35,7 @@ int setting_http_max_attempts = 5;
 int setting_http_retry_base_delay = 500;
 int setting_http_retry_max_delay = 30000;
 int setting_launcher_naptime = 10;
+int setting_outbound_lease = 300;
 
 void
 define_settings()
@@ -85,6 +86,15 @@ define_settings()
         "stocktech_sync.launcher_naptime",
         "Time between the launcher's checks of its workers, in seconds.", nullptr,
         &setting_launcher_naptime, 10, 1, 3600, PGC_SIGHUP, GUC_UNIT_S, nullptr, nullptr,
+        nullptr);
+
+    DefineCustomIntVariable(
+        "stocktech_sync.outbound_lease",
+        "Time a drain holds a claimed outbound change, in seconds.",
+        "A change whose lease expired, because its worker stopped before recording the "
+        "result, is sent again with the same idempotency key.  Keep it above "
+        "stocktech_sync.http_timeout.",
+        &setting_outbound_lease, 300, 1, 86400, PGC_SIGHUP, GUC_UNIT_S, nullptr, nullptr,
         nullptr);
 
     MarkGUCPrefixReserved("stocktech_sync");

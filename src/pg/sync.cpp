@@ -48,6 +48,7 @@ extern "C" {
 #include "pg/config.hpp"
 #include "pg/gucs.hpp"
 #include "pg/spi_util.hpp"
+#include "pg/step.hpp"
 #include "pg/sync.hpp"
 
 namespace stocktech::pg {
@@ -65,45 +66,7 @@ struct SyncFailure
     int http_status = 0;
 };
 
-/* One database step: its own transaction in Worker mode. */
-class Step
-{
-  public:
-    explicit Step(RunMode mode) : mode_(mode)
-    {
-        if (mode_ != RunMode::Worker)
-            return;
-        pg_call([] {
-            SetCurrentStatementStartTimestamp();
-            StartTransactionCommand();
-            PushActiveSnapshot(GetTransactionSnapshot());
-            if (SPI_connect() != SPI_OK_CONNECT)
-                elog(ERROR, "SPI_connect failed");
-        });
-        open_ = true;
-    }
 
-    /* Commit the step; without it the destructor leaves the transaction for
-     * the caller's abort. */
-    void commit()
-    {
-        if (!open_)
-            return;
-        pg_call([] {
-            SPI_finish();
-            PopActiveSnapshot();
-            CommitTransactionCommand();
-        });
-        open_ = false;
-    }
-
-    Step(const Step &) = delete;
-    Step &operator=(const Step &) = delete;
-
-  private:
-    RunMode mode_;
-    bool open_ = false;
-};
 
 void
 execute(const std::string &sql, const std::vector<Value> &params)
