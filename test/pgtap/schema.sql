@@ -1,7 +1,7 @@
 -- pgTAP contract of the stocktech_sync SQL API: schema objects, column
 -- types and privileges.
 BEGIN;
-SELECT plan(81);
+SELECT plan(86);
 
 SELECT has_schema('stocktech_sync');
 SELECT tables_are('stocktech_sync', ARRAY[
@@ -83,7 +83,15 @@ SELECT columns_are('stocktech_sync', 'status', ARRAY[
     'connector', 'kind', 'enabled', 'profile_version', 'mode', 'connected', 'last_contact_at',
     'last_error', 'last_error_at', 'last_sync_at', 'vin_count', 'watermark_modified',
     'watermark_key', 'next_run_at', 'policy_version', 'outbound_pending', 'outbound_dead',
-    'inbound_dead', 'inbound_pending_pages', 'worker_running'], 'status view columns');
+    'inbound_dead', 'inbound_pending_pages', 'worker_running', 'outbound_oldest_age'],
+    'status view columns');
+SELECT has_function('stocktech_sync', 'drain_outbound', ARRAY['integer']);
+SELECT has_function('stocktech_sync', 'retry_dead_letter', ARRAY['bigint']);
+SELECT has_function('stocktech_sync', 'discard_dead_letter', ARRAY['bigint', 'text']);
+SELECT function_privs_are('stocktech_sync', 'drain_outbound', ARRAY['integer'],
+                          'stocktech_sync_writer', ARRAY[]::text[], 'writer cannot drain');
+SELECT col_type_is('stocktech_sync', 'outbound_queue', 'lease_until', 'timestamp with time zone',
+                   'outbound changes carry a lease');
 SELECT is_definer('stocktech_sync', 'set_mode', ARRAY['text'], 'set_mode is SECURITY DEFINER');
 SELECT is_definer('stocktech_sync', 'publish_policy', ARRAY['text', 'jsonb', 'text'],
                   'publish_policy is SECURITY DEFINER');
