@@ -28,6 +28,7 @@ extern "C" {
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
+#include "utils/datum.h"
 #include "utils/rel.h"
 #include "utils/timestamp.h"
 }
@@ -109,21 +110,50 @@ attribute_text(HeapTuple tuple, TupleDesc desc, AttrNumber attnum)
     return SPI_getvalue(tuple, desc, attnum);
 }
 
+/* Whether an attribute has the same binary value in two tuples; inside
+ * pg_call.  Equal content stored differently (a toasted value) reads as
+ * different, which only costs a text comparison later. */
+bool
+binary_equal(HeapTuple old_tuple, HeapTuple new_tuple, TupleDesc desc, AttrNumber attnum)
+{
+    bool old_null;
+    bool new_null;
+    Datum old_value = heap_getattr(old_tuple, attnum, desc, &old_null);
+    Datum new_value = heap_getattr(new_tuple, attnum, desc, &new_null);
+    if (old_null || new_null)
+        return old_null && new_null;
+    Form_pg_attribute attribute = TupleDescAttr(desc, attnum - 1);
+    return datumIsEqual(old_value, new_value, attribute->attbyval, attribute->attlen);
+}
+
+/*
+ * Text of the columns of tuple; governed fields only where wanted[i], the
+ * others stay NULL.  Reading text calls the type's output function, the
+ * main cost of the trigger, so unchanged fields are skipped.
+ */
 TupleText
-read_tuple(const SyncConfig &config, HeapTuple tuple, TupleDesc desc, const Columns &columns)
+read_tuple(const SyncConfig &config, HeapTuple tuple, TupleDesc desc, const Columns &columns,
+           const std::vector<bool> &wanted, bool with_bookkeeping, bool with_baseline)
 {
     const size_t n = config.columns.size();
     char **texts = nullptr;
     pg_call([&] {
         texts = (char **) palloc0(sizeof(char *) * (n + 6));
         for (size_t i = 0; i < n; i++)
-            texts[i] = attribute_text(tuple, desc, config.columns[i].attnum);
+        {
+            if (wanted[i])
+                texts[i] = attribute_text(tuple, desc, config.columns[i].attnum);
+        }
         texts[n] = attribute_text(tuple, desc, columns.vin);
-        texts[n + 1] = attribute_text(tuple, desc, columns.baseline);
-        texts[n + 2] = attribute_text(tuple, desc, columns.local_changed);
-        texts[n + 3] = attribute_text(tuple, desc, columns.row_version);
-        texts[n + 4] = attribute_text(tuple, desc, SPI_fnumber(desc, "erp_etag"));
-        texts[n + 5] = attribute_text(tuple, desc, SPI_fnumber(desc, "erp_connector"));
+        if (with_baseline)
+            texts[n + 1] = attribute_text(tuple, desc, columns.baseline);
+        if (with_bookkeeping)
+        {
+            texts[n + 2] = attribute_text(tuple, desc, columns.local_changed);
+            texts[n + 3] = attribute_text(tuple, desc, columns.row_version);
+            texts[n + 4] = attribute_text(tuple, desc, SPI_fnumber(desc, "erp_etag"));
+            texts[n + 5] = attribute_text(tuple, desc, SPI_fnumber(desc, "erp_connector"));
+        }
     });
     TupleText out;
     for (size_t i = 0; i < n; i++)
@@ -146,6 +176,8 @@ changed_engine_column(HeapTuple old_tuple, HeapTuple new_tuple, TupleDesc desc)
         for (const char *name : kEngineColumns)
         {
             AttrNumber attnum = SPI_fnumber(desc, name);
+            if (binary_equal(old_tuple, new_tuple, desc, attnum))
+                continue;
             char *old_text = SPI_getvalue(old_tuple, desc, attnum);
             char *new_text = SPI_getvalue(new_tuple, desc, attnum);
             bool same = (old_text == nullptr && new_text == nullptr) ||
@@ -348,10 +380,34 @@ guard_row(TriggerData *trigger)
     HeapTuple old_tuple = is_insert ? nullptr : trigger->tg_trigtuple;
     Columns columns = find_columns(desc);
 
-    TupleText now_text = read_tuple(config, new_tuple, desc, columns);
+    /* Only fields whose binary value changed need their text; the transit
+     * flag is always read, and everything when transit ends, because the
+     * deferred values are decided against the whole row. */
+    const size_t n = config.columns.size();
+    const int transit_index = field_index(kTransitField);
+    std::vector<bool> wanted(n, true);
+    if (!is_insert)
+    {
+        pg_call([&] {
+            for (size_t i = 0; i < n; i++)
+                wanted[i] = !binary_equal(old_tuple, new_tuple, desc, config.columns[i].attnum);
+        });
+        wanted[transit_index] = true;
+    }
+    TupleText now_text = read_tuple(config, new_tuple, desc, columns, wanted, false, false);
     TupleText before;
     if (!is_insert)
-        before = read_tuple(config, old_tuple, desc, columns);
+    {
+        /* Unchanged fields are equal on both sides and stay NULL in both. */
+        bool ends_transit = now_text.governed[transit_index] == std::string(kFalseText);
+        before = read_tuple(config, old_tuple, desc, columns, wanted, true, false);
+        if (ends_transit && before.governed[transit_index] == std::string(kTrueText))
+        {
+            std::vector<bool> all(n, true);
+            now_text = read_tuple(config, new_tuple, desc, columns, all, false, false);
+            before = read_tuple(config, old_tuple, desc, columns, all, true, true);
+        }
+    }
     else
     {
         before.governed.assign(config.columns.size(), std::nullopt);
