@@ -299,12 +299,12 @@ BEGIN
     END IF;
     UPDATE stocktech_sync.inbound_dead_letter AS d
        SET status = 'discarded', resolved_at = now(), resolved_by = session_user,
-           resolution = reason
+           resolution = discard_inbound.reason
      WHERE d.id = discard_inbound.id;
     INSERT INTO stocktech_sync.audit_log (vin, event, source, connector, decisions, detail)
     VALUES (letter.vin, 'operator_action', 'config', letter.connector, '[]',
             jsonb_build_object('action', 'discard_inbound', 'dead_letter_id', id,
-                               'reason', reason));
+                               'reason', discard_inbound.reason));
 END
 $$;
 COMMENT ON FUNCTION stocktech_sync.discard_inbound(bigint, text) IS

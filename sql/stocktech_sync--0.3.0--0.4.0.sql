@@ -106,12 +106,12 @@ BEGIN
     END IF;
     UPDATE stocktech_sync.outbound_dead_letter AS d
        SET status = 'discarded', resolved_at = now(), resolved_by = session_user,
-           resolution = reason
+           resolution = discard_dead_letter.reason
      WHERE d.id = discard_dead_letter.id;
     INSERT INTO stocktech_sync.audit_log (vin, event, source, connector, policy_version, detail)
     VALUES (letter.vin, 'operator_action', 'config', letter.connector, letter.policy_version,
             jsonb_build_object('action', 'discard_dead_letter', 'dead_letter_id', id,
-                               'reason', reason));
+                               'reason', discard_dead_letter.reason));
 END
 $$;
 COMMENT ON FUNCTION stocktech_sync.discard_dead_letter(bigint, text) IS
@@ -158,3 +158,70 @@ GRANT EXECUTE ON FUNCTION
     stocktech_sync.retry_dead_letter(bigint),
     stocktech_sync.discard_dead_letter(bigint, text)
     TO stocktech_sync_admin;
+
+-------------------------------------------------------------------------------
+-- Audit of local inserts after the row is really inserted
+-------------------------------------------------------------------------------
+
+-- INSERT ... ON CONFLICT runs BEFORE INSERT triggers also for rows it then
+-- skips or turns into an update, so the guard only records its decisions
+-- and this trigger audits them once the row exists.
+CREATE FUNCTION stocktech_sync._vin_master_after_insert()
+RETURNS trigger
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'stocktech_vin_master_after_insert';
+COMMENT ON FUNCTION stocktech_sync._vin_master_after_insert() IS
+    'Trigger function: audits (and in bidirectional mode queues) a local insert that the guard '
+    'trigger accepted, once the row is inserted.';
+
+CREATE TRIGGER vin_master_after_insert
+    AFTER INSERT ON stocktech_sync.vin_master
+    FOR EACH ROW EXECUTE FUNCTION stocktech_sync._vin_master_after_insert();
+
+REVOKE ALL ON FUNCTION stocktech_sync._vin_master_after_insert() FROM PUBLIC;
+
+-------------------------------------------------------------------------------
+-- Values PostgreSQL accepts but no ERP or floor process means
+-------------------------------------------------------------------------------
+
+ALTER TABLE stocktech_sync.vin_master
+    ADD CONSTRAINT vin_master_list_price_is_number CHECK (list_price <> 'NaN'),
+    ADD CONSTRAINT vin_master_arrival_date_finite
+        CHECK (arrival_date BETWEEN '1900-01-01' AND '2200-12-31');
+
+-------------------------------------------------------------------------------
+-- pg_dump: the data of the extension's tables belongs in a dump.  Rows the
+-- install scripts create (policy 3.2, the manual connector, the settings
+-- row) are left out, because CREATE EXTENSION creates them again on
+-- restore.  Restore the data with triggers disabled (pg_restore
+-- --disable-triggers, or session_replication_role = replica), or the
+-- guard trigger rejects rows that carry ERP-owned values.
+-------------------------------------------------------------------------------
+
+SELECT pg_catalog.pg_extension_config_dump('stocktech_sync.vin_master', '');
+SELECT pg_catalog.pg_extension_config_dump('stocktech_sync.audit_log', '');
+SELECT pg_catalog.pg_extension_config_dump('stocktech_sync.policy_versions',
+                                           $$WHERE version <> '3.2'$$);
+SELECT pg_catalog.pg_extension_config_dump('stocktech_sync.policy_fields',
+                                           $$WHERE version <> '3.2'$$);
+SELECT pg_catalog.pg_extension_config_dump('stocktech_sync.connectors',
+                                           $$WHERE name <> 'manual'$$);
+SELECT pg_catalog.pg_extension_config_dump('stocktech_sync.connector_profiles',
+                                           $$WHERE connector <> 'manual'$$);
+SELECT pg_catalog.pg_extension_config_dump('stocktech_sync.connector_secrets', '');
+SELECT pg_catalog.pg_extension_config_dump('stocktech_sync.connector_state', '');
+SELECT pg_catalog.pg_extension_config_dump('stocktech_sync.sync_runs', '');
+SELECT pg_catalog.pg_extension_config_dump('stocktech_sync.inbound_queue', '');
+SELECT pg_catalog.pg_extension_config_dump('stocktech_sync.inbound_dead_letter', '');
+SELECT pg_catalog.pg_extension_config_dump('stocktech_sync.deferred_changes', '');
+SELECT pg_catalog.pg_extension_config_dump('stocktech_sync.outbound_queue', '');
+SELECT pg_catalog.pg_extension_config_dump('stocktech_sync.outbound_dead_letter', '');
+SELECT pg_catalog.pg_extension_config_dump('stocktech_sync.import_staging', '');
+SELECT pg_catalog.pg_extension_config_dump('stocktech_sync.audit_log_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('stocktech_sync.sync_runs_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('stocktech_sync.inbound_queue_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('stocktech_sync.inbound_dead_letter_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('stocktech_sync.deferred_changes_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('stocktech_sync.outbound_queue_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('stocktech_sync.outbound_dead_letter_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('stocktech_sync.import_staging_id_seq', '');

@@ -434,9 +434,27 @@ apply_inbound(const InboundRecord &record)
                            "field \"" + field_name(field.index) + "\" appears twice in the record "
                            "for vehicle \"" + result.vin + "\"");
         seen[field.index] = true;
-        incoming.push_back(field.value ? Value(canonical_text(config.columns[field.index],
-                                                              *field.value))
-                                       : Value());
+        if (!field.value)
+        {
+            incoming.emplace_back();
+            continue;
+        }
+        try
+        {
+            incoming.emplace_back(canonical_text(config.columns[field.index], *field.value));
+        }
+        catch (const PgError &e)
+        {
+            /* Name the field and the vehicle; the type's message says why. */
+            int sqlstate = e.data()->sqlerrcode;
+            std::string reason = e.data()->message ? e.data()->message : "invalid value";
+            if (!reason.empty() && reason[0] >= 'a' && reason[0] <= 'z')
+                reason[0] = static_cast<char>(reason[0] - 'a' + 'A');
+            throw SqlError(sqlstate,
+                           "invalid value for field \"" + field_name(field.index) +
+                               "\" of vehicle \"" + result.vin + "\"",
+                           reason + ".");
+        }
     }
 
     std::string source_ts = format_timestamptz(record.source_ts);

@@ -395,11 +395,18 @@ stocktech_apply_erp_batch(PG_FUNCTION_ARGS)
     PG_RETURN_DATUM(result);
 }
 
-/* explain(vin text, field text, value text, source text) RETURNS jsonb */
+/* explain(vin text, field text, value text, source text) RETURNS jsonb;
+ * value may be NULL (the field would become NULL), the others may not. */
 extern "C" Datum
 stocktech_explain(PG_FUNCTION_ARGS)
 {
     Datum result = (Datum) 0;
+
+    if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(3))
+        ereport(ERROR,
+                (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+                 errmsg("vin, field and source of explain() must not be null"),
+                 errhint("Pass NULL only as the value, to ask about clearing the field.")));
 
     run_at_boundary([&] {
         CanonicalDateStyle date_style;

@@ -13,6 +13,7 @@ extern "C" {
 #include "miscadmin.h"
 #include "utils/memutils.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -197,6 +198,23 @@ load_columns(SyncConfig &config)
 }
 
 }  // namespace
+
+OwnerSection::OwnerSection(Oid owner)
+{
+    pg_call([&] {
+        guc_level_ = NewGUCNestLevel();
+        (void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET,
+                                 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+    });
+    GetUserIdAndSecContext(&saved_user_, &saved_context_);
+    SetUserIdAndSecContext(owner, saved_context_ | SECURITY_LOCAL_USERID_CHANGE);
+}
+
+OwnerSection::~OwnerSection()
+{
+    SetUserIdAndSecContext(saved_user_, saved_context_);
+    AtEOXact_GUC(false, guc_level_);
+}
 
 std::string
 format_timestamptz(int64_t ts)

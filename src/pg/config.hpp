@@ -86,28 +86,36 @@ class CanonicalDateStyle
 };
 
 /*
- * Run fn with the extension owner as the current user, so the engine's own
+ * The extension owner as current user with search_path pg_catalog, pg_temp,
+ * for as long as the object lives.  The fixed search_path keeps operators
+ * and functions of the caller's schemas from running with the owner's
+ * rights.  Constructing it may throw PgError.
+ */
+class OwnerSection
+{
+  public:
+    explicit OwnerSection(Oid owner);
+    ~OwnerSection();
+    OwnerSection(const OwnerSection &) = delete;
+    OwnerSection &operator=(const OwnerSection &) = delete;
+
+  private:
+    Oid saved_user_ = InvalidOid;
+    int saved_context_ = 0;
+    int guc_level_ = 0;
+};
+
+/*
+ * Run fn as the extension owner (see OwnerSection), so the engine's own
  * writes (audit rows, dead letters, deferred changes) do not need the
- * caller to hold privileges on those tables.  An error inside fn aborts the
- * (sub)transaction, which restores the user.
+ * caller to hold privileges on those tables.  The caller's user and
+ * search_path come back also when fn throws.
  */
 template <typename Fn>
 void
 as_extension_owner(const SyncConfig &config, Fn &&fn)
 {
-    /* Restores the caller's user also when fn throws. */
-    struct UserSwitch
-    {
-        Oid saved_user;
-        int saved_context;
-        explicit UserSwitch(Oid owner)
-        {
-            GetUserIdAndSecContext(&saved_user, &saved_context);
-            SetUserIdAndSecContext(owner, saved_context | SECURITY_LOCAL_USERID_CHANGE);
-        }
-        ~UserSwitch() { SetUserIdAndSecContext(saved_user, saved_context); }
-    } user_switch(config.extension_owner);
-
+    OwnerSection section(config.extension_owner);
     fn();
 }
 

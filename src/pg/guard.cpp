@@ -34,6 +34,7 @@ extern "C" {
 }
 
 #include <algorithm>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -49,6 +50,7 @@ extern "C" {
 #include "pg/vin_sql.hpp"
 
 STOCKTECH_SQL_FUNCTION(stocktech_vin_master_guard)
+STOCKTECH_SQL_FUNCTION(stocktech_vin_master_after_insert)
 
 namespace stocktech::pg {
 
@@ -368,6 +370,50 @@ input_datum(const ColumnIo &column, const char *text)
                              column.input_param, column.typmod);
 }
 
+/* Decisions of an inserted row, audited once the row is really inserted. */
+struct PendingInsert
+{
+    nlohmann::json decisions;
+    nlohmann::json outbound;
+    std::string source_ts;
+};
+
+std::map<std::string, PendingInsert> pending_inserts;
+bool pending_callback_registered = false;
+
+void
+clear_pending_inserts(XactEvent event, void *)
+{
+    if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
+        event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT)
+        pending_inserts.clear();
+}
+
+/* Write the audit row of a local change and, in bidirectional mode, queue
+ * it for the ERP; the audit row says when nothing could be queued. */
+void
+audit_local_change(const SyncConfig &config, const std::string &vin,
+                   const nlohmann::json &decisions, const nlohmann::json &outbound,
+                   const std::string &source_ts, bool created, const Value &erp_connector,
+                   const Value &erp_etag)
+{
+    nlohmann::json detail = created ? nlohmann::json{{"created", true}} : nlohmann::json::object();
+    if (!outbound.empty())
+        detail["outbound"] = "queued";
+    long audit_id = insert_audit(config, vin, "local_change", "stocktech", "", source_ts,
+                                 decisions, detail);
+    if (outbound.empty())
+        return;
+    std::string note = enqueue_outbound(config, vin, erp_connector, erp_etag, outbound, audit_id);
+    if (!note.empty())
+        as_extension_owner(config, [&] {
+            query_rows("UPDATE stocktech_sync.audit_log SET detail = "
+                       "coalesce(detail, '{}') || jsonb_build_object('outbound', $2) "
+                       "WHERE id = $1::bigint",
+                       {std::to_string(audit_id), "not queued: " + note}, false);
+        });
+}
+
 /* The guard itself; returns the tuple to store. */
 HeapTuple
 guard_row(TriggerData *trigger)
@@ -394,7 +440,8 @@ guard_row(TriggerData *trigger)
         });
         wanted[transit_index] = true;
     }
-    TupleText now_text = read_tuple(config, new_tuple, desc, columns, wanted, false, false);
+    TupleText now_text =
+        read_tuple(config, new_tuple, desc, columns, wanted, is_insert, is_insert);
     TupleText before;
     if (!is_insert)
     {
@@ -424,6 +471,25 @@ guard_row(TriggerData *trigger)
             throw_invalid_vin(check);
         vin = check.normalized;
         check_digit_verified = check.check_digit_verified;
+
+        /* A new row starts without ERP bookkeeping: only the engine sets it. */
+        const char *forged = nullptr;
+        if (now_text.baseline && *now_text.baseline != "{}")
+            forged = "erp_baseline";
+        else if (now_text.local_changed && *now_text.local_changed != "{}")
+            forged = "local_changed_at";
+        else if (now_text.erp_etag)
+            forged = "erp_etag";
+        else if (now_text.erp_connector)
+            forged = "erp_connector";
+        else if (now_text.row_version != 1)
+            forged = "row_version";
+        if (forged != nullptr)
+            throw SqlError(ERRCODE_INSUFFICIENT_PRIVILEGE,
+                           std::string("cannot set column \"") + forged + "\" of new vehicle \"" +
+                               vin + "\"",
+                           "The sync engine maintains this column.",
+                           "Insert only the VIN, the governed fields and vitw_in_transit.");
     }
     else
     {
@@ -546,6 +612,13 @@ guard_row(TriggerData *trigger)
         {
             replace[columns.check_digit_verified - 1] = true;
             datums[columns.check_digit_verified - 1] = BoolGetDatum(check_digit_verified);
+            AttrNumber created_at = SPI_fnumber(desc, "created_at");
+            AttrNumber created_by = SPI_fnumber(desc, "created_by");
+            replace[created_at - 1] = true;
+            datums[created_at - 1] = TimestampTzGetDatum(now);
+            replace[created_by - 1] = true;
+            datums[created_by - 1] =
+                CStringGetTextDatum(GetUserNameFromId(GetSessionUserId(), false));
         }
         replace[columns.local_changed - 1] = true;
         datums[columns.local_changed - 1] =
@@ -568,30 +641,22 @@ guard_row(TriggerData *trigger)
         result = heap_modify_tuple(new_tuple, desc, datums, nulls, replace);
     });
 
+    /* An INSERT is audited by the AFTER INSERT trigger, because INSERT ... ON
+     * CONFLICT runs this trigger also for rows it then does not insert. */
+    if (is_insert && !decisions.empty())
+    {
+        PendingInsert &pending = pending_inserts[vin];
+        pending.decisions = decisions;
+        pending.outbound = outbound;
+        pending.source_ts = now_ts;
+        return result;
+    }
+
     /* The audit rows: the local change, then the deferred values it released. */
     if (!decisions.empty())
     {
-        nlohmann::json detail =
-            is_insert ? nlohmann::json{{"created", true}} : nlohmann::json::object();
-        if (!outbound.empty())
-            detail["outbound"] = "queued";
-        long audit_id = insert_audit(config, vin, "local_change", "stocktech", "", now_ts,
-                                     decisions, detail);
-
-        /* Bidirectional mode: the change travels to the ERP through the
-         * queue, in this transaction.  The audit row says when it cannot. */
-        if (!outbound.empty())
-        {
-            std::string note = enqueue_outbound(config, vin, before.erp_connector,
-                                                before.erp_etag, outbound, audit_id);
-            if (!note.empty())
-                as_extension_owner(config, [&] {
-                    query_rows("UPDATE stocktech_sync.audit_log SET detail = "
-                               "coalesce(detail, '{}') || jsonb_build_object('outbound', $2) "
-                               "WHERE id = $1::bigint",
-                               {std::to_string(audit_id), "not queued: " + note}, false);
-                });
-        }
+        audit_local_change(config, vin, decisions, outbound, now_ts, false,
+                           before.erp_connector, before.erp_etag);
     }
     if (!deferred_decisions.empty())
         insert_audit(config, vin, "deferred_apply", "erp", deferred_connector, now_ts,
@@ -620,6 +685,12 @@ stocktech_vin_master_guard(PG_FUNCTION_ARGS)
                                    ? trigger->tg_trigtuple
                                    : trigger->tg_newtuple);
 
+    if (!stocktech::pg::pending_callback_registered)
+    {
+        RegisterXactCallback(stocktech::pg::clear_pending_inserts, nullptr);
+        stocktech::pg::pending_callback_registered = true;
+    }
+
     stocktech::pg::run_at_boundary([&] {
         stocktech::pg::CanonicalDateStyle date_style;
         stocktech::pg::pg_call([&] {
@@ -634,4 +705,41 @@ stocktech_vin_master_guard(PG_FUNCTION_ARGS)
         });
     });
     return PointerGetDatum(result);
+}
+
+/* _vin_master_after_insert() RETURNS trigger: audits a row the guard let in */
+extern "C" Datum
+stocktech_vin_master_after_insert(PG_FUNCTION_ARGS)
+{
+    TriggerData *trigger = (TriggerData *) fcinfo->context;
+
+    if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(trigger->tg_event) ||
+        !TRIGGER_FIRED_BY_INSERT(trigger->tg_event))
+        elog(ERROR, "_vin_master_after_insert must be an AFTER INSERT row trigger");
+    if (stocktech::pg::engine_is_writing() || stocktech::pg::pending_inserts.empty())
+        return PointerGetDatum(nullptr);
+
+    stocktech::pg::run_at_boundary([&] {
+        stocktech::pg::CanonicalDateStyle date_style;
+        char *vin_text = nullptr;
+        stocktech::pg::pg_call([&] {
+            vin_text = SPI_getvalue(trigger->tg_trigtuple, RelationGetDescr(trigger->tg_relation),
+                                    SPI_fnumber(RelationGetDescr(trigger->tg_relation), "vin"));
+        });
+        auto pending = stocktech::pg::pending_inserts.find(vin_text ? vin_text : "");
+        if (pending == stocktech::pg::pending_inserts.end())
+            return;
+        stocktech::pg::PendingInsert insert = std::move(pending->second);
+        stocktech::pg::pending_inserts.erase(pending);
+
+        stocktech::pg::pg_call([&] {
+            if (SPI_connect() != SPI_OK_CONNECT)
+                elog(ERROR, "SPI_connect failed");
+        });
+        const stocktech::pg::SyncConfig &config = stocktech::pg::current_config();
+        stocktech::pg::audit_local_change(config, vin_text, insert.decisions, insert.outbound,
+                                          insert.source_ts, true, std::nullopt, std::nullopt);
+        stocktech::pg::pg_call([] { SPI_finish(); });
+    });
+    return PointerGetDatum(nullptr);
 }

@@ -139,6 +139,7 @@ struct Result
 {
     HttpResponse response;
     bool built = false;
+    bool retryable = false; /* the request could not be built for a passing reason */
     std::string build_error;
     HttpRequest request;
 };
@@ -231,6 +232,14 @@ add_auth(const std::string &connector, const ConnectorProfile &profile, HttpRequ
      * 401, which is retried and dead-lettered. */
 }
 
+/* A CSRF session belongs to a connector and its service root, so a profile
+ * that moves to another host starts a new session. */
+std::string
+csrf_key(const std::string &connector, const ConnectorProfile &profile)
+{
+    return connector + " " + profile.service_root;
+}
+
 /* Fetch a CSRF token and session cookies for a connector; auth holds the
  * connector's authentication headers.  Runs with no transaction open. */
 bool
@@ -268,7 +277,7 @@ fetch_csrf(const std::string &connector, const ConnectorProfile &profile, const 
             session.cookies += "; ";
         session.cookies += cookie.substr(0, cookie.find(';'));
     }
-    csrf_sessions[connector] = session;
+    csrf_sessions[csrf_key(connector, profile)] = session;
     return true;
 }
 
@@ -291,12 +300,12 @@ bool
 add_csrf(const std::string &connector, const ConnectorProfile &profile, HttpRequest &request,
          std::string &error)
 {
-    auto session = csrf_sessions.find(connector);
+    auto session = csrf_sessions.find(csrf_key(connector, profile));
     if (session == csrf_sessions.end())
     {
         if (!fetch_csrf(connector, profile, auth_headers(request), error))
             return false;
-        session = csrf_sessions.find(connector);
+        session = csrf_sessions.find(csrf_key(connector, profile));
     }
     HttpHeaders headers;
     for (const auto &header : request.headers)
@@ -458,8 +467,16 @@ mark_sent(const SyncConfig &config, const Claimed &change, const HttpResponse &r
                    {change.id, std::to_string(response.status), etag}, false);
     });
     /* The ERP now holds these values: they become the baseline, and its new
-     * ETag guards the next write. */
+     * ETag guards the next write.  The vehicle's next queued change was made
+     * against the same ERP state unless an ERP change arrived in between,
+     * so it takes the new ETag only when it carries the one just used. */
     acknowledge_outbound(change.vin, change.fields, etag);
+    if (etag)
+        as_extension_owner(config, [&] {
+            query_rows("UPDATE stocktech_sync.outbound_queue SET etag = $3 "
+                       "WHERE vin = $1 AND status = 'pending' AND etag IS NOT DISTINCT FROM $2",
+                       {change.vin, change.etag, etag}, false);
+        });
     audit_result(config, change, "applied",
                  "the ERP accepted the change (HTTP " + std::to_string(response.status) + ")",
                  {{"outbound_id", std::stol(change.id)},
@@ -612,9 +629,19 @@ void
 record_result(const SyncConfig &config, const Claimed &change, const Result &result,
               DrainCounts &counts)
 {
+    if (!result.built && result.retryable && change.attempts < setting_http_max_attempts)
+    {
+        HttpResponse none;
+        reschedule(change, config, retry_delay(change, none), result.build_error, 0, counts);
+        return;
+    }
     if (!result.built)
     {
-        dead_letter(config, change, nullptr, result.build_error, counts);
+        dead_letter(config, change, nullptr,
+                    result.retryable ? "failed after " + std::to_string(change.attempts) +
+                                           " attempts: " + result.build_error
+                                     : result.build_error,
+                    counts);
         return;
     }
     const HttpResponse &response = result.response;
@@ -702,7 +729,9 @@ send_all(const std::vector<Claimed> &claimed, const std::vector<const ConnectorP
             !add_csrf(claimed[i].connector, *used[i], results[i].request,
                       results[i].build_error))
         {
+            /* The ERP may be down: the token fetch is retried like a write. */
             results[i].built = false;
+            results[i].retryable = true;
             continue;
         }
         requests.push_back(results[i].request);
@@ -733,7 +762,7 @@ send_all(const std::vector<Claimed> &claimed, const std::vector<const ConnectorP
         else
         {
             refreshed[connector] = true;
-            csrf_sessions.erase(connector);
+            csrf_sessions.erase(csrf_key(connector, *used[i]));
         }
         std::string error;
         if (!add_csrf(connector, *used[i], results[i].request, error))
@@ -827,7 +856,9 @@ drain_outbound(int max, RunMode mode)
 
     while (counts.claimed < max)
     {
-        int limit = static_cast<int>(std::min<long>(max - counts.claimed, 32));
+        /* One round sends at most kParallelRequests changes at once, so a
+         * round lasts about one request and stays well inside the lease. */
+        int limit = static_cast<int>(std::min<long>(max - counts.claimed, kParallelRequests));
         std::vector<Claimed> claimed;
         const SyncConfig *config = nullptr;
         {

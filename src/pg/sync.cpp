@@ -379,6 +379,7 @@ struct RunStats
     std::string max_key;
     std::string warning;
     std::string delta_link;
+    bool more_pending = false; /* stopped at max_pages: poll again at once */
 };
 
 /* Apply one queued page; returns its record count. */
@@ -502,9 +503,21 @@ fetch_pages(const SyncConfig &config, ConnectorContext &context, RunMode mode, l
                                   "); the run stopped instead of looping",
                               false, 0};
         if (stats.pages >= context.profile.max_pages)
+        {
+            /* Keyset pages were read in (modified, key) order, so the run can
+             * end here and the next run continue from the watermark. */
+            if (!follow_links)
+            {
+                stats.warning = "the run stopped at the profile's max_pages (" +
+                                std::to_string(context.profile.max_pages) +
+                                " pages); the next run continues from the watermark";
+                stats.more_pending = true;
+                break;
+            }
             throw SyncFailure{"more than " + std::to_string(context.profile.max_pages) +
                                   " pages; the run stopped at the profile's max_pages",
                               false, 0};
+        }
 
         HttpRequest request;
         request.method = "GET";
@@ -592,7 +605,7 @@ fetch_pages(const SyncConfig &config, ConnectorContext &context, RunMode mode, l
         url = request_spec.url;
     }
 
-    if (stats.expected_count && *stats.expected_count != stats.records)
+    if (stats.expected_count && *stats.expected_count != stats.records && !stats.more_pending)
         stats.warning = "the ERP announced " + std::to_string(*stats.expected_count) +
                         " records and the run read " + std::to_string(stats.records) +
                         "; records may have changed while the pages were read";
@@ -657,7 +670,8 @@ finish_run(const std::string &connector, long run_id, const RunStats &stats, boo
                 "delta_link = coalesce($7, delta_link) "
                 "WHERE connector = $1",
                 {connector, watermark_modified, stats.max_key, std::to_string(run_id),
-                 std::to_string(stats.vins.size()), std::to_string(poll_interval_seconds),
+                 std::to_string(stats.vins.size()),
+                 std::to_string(stats.more_pending ? 0 : poll_interval_seconds),
                  stats.delta_link.empty() ? Value() : Value(stats.delta_link)});
     else
         execute("UPDATE stocktech_sync.connector_state SET "

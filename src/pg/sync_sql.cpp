@@ -88,10 +88,14 @@ wake_at_commit(XactEvent event, void *)
 ApplyResult
 retry_dead_letter(int64 id, std::string &connector)
 {
-    auto letter = execute_plan_text(
-        "SELECT connector, record::text, record_kind, status, source_ref "
-        "FROM stocktech_sync.inbound_dead_letter WHERE id = $1::bigint FOR UPDATE",
-        {std::to_string(id)});
+    /* The admin may read dead letters but not lock them: lock as the owner. */
+    SpiResult letter;
+    as_extension_owner(current_config(), [&] {
+        letter = execute_plan_text(
+            "SELECT connector, record::text, record_kind, status, source_ref "
+            "FROM stocktech_sync.inbound_dead_letter WHERE id = $1::bigint FOR UPDATE",
+            {std::to_string(id)});
+    });
     if (letter.processed == 0)
         throw SqlError(ERRCODE_UNDEFINED_OBJECT,
                        "inbound dead letter " + std::to_string(id) + " does not exist");

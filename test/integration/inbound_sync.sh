@@ -154,4 +154,17 @@ check_true "restarted worker resumes polling" \
 check_true "worker logged its start" grep -q "stocktech_sync inbound worker started" "$CLUSTER_DIR/server.log"
 check_true "no secret in the server log" bash -c "! grep -qi 'password\\|client_secret' '$CLUSTER_DIR/server.log'"
 
+# A backlog larger than max_pages is read over several runs, each moving
+# the watermark as far as it got.
+psql -X -q -d postgres -c 'CREATE DATABASE erp_capped'
+psql -X -q -d erp_capped -c 'CREATE EXTENSION stocktech_sync' >/dev/null 2>&1
+create_connector erp_capped capped "$(local_profile s4hana_odata_v4.json "$V4_ROOT" | jq -c '. + {page_size: 200, max_pages: 6}')" >/dev/null
+first=$(sql erp_capped "SELECT stocktech_sync.sync_now('capped')")
+check_eq "capped run succeeds" succeeded "$(jq -r .status <<<"$first")"
+check_eq "capped run reads max_pages pages" 1200 "$(jq -r .records <<<"$first")"
+check_true "capped run says the next run continues" grep -q "next run continues" <<<"$first"
+for _ in 1 2; do sql erp_capped "SELECT stocktech_sync.sync_now('capped')" >/dev/null; done
+check_eq "three capped runs read the whole ERP" "$erp_count" \
+    "$(sql erp_capped 'SELECT count(*) FROM stocktech_sync.vin_master')"
+
 finish
