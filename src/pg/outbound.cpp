@@ -749,22 +749,34 @@ send_all(const std::vector<Claimed> &claimed, const std::vector<const ConnectorP
         results[positions[j]].response = responses[j];
     }
 
-    std::map<std::string, bool> refreshed;
+    /* 403 with "X-CSRF-Token: Required": resend one by one, first with a
+     * token another request already fetched, then with one fresh token of
+     * its own.  Each change refreshes at most once, so a server that keeps
+     * rejecting tokens cannot make the drain loop. */
     for (size_t i = 0; i < claimed.size(); i++)
     {
         if (!results[i].built || !csrf_token_required(results[i].response))
             continue;
         const std::string &connector = claimed[i].connector;
-        if (refreshed[connector])
-        {
-            /* Refreshed already in this round: resend with the new token. */
-        }
-        else
-        {
-            refreshed[connector] = true;
-            csrf_sessions.erase(csrf_key(connector, *used[i]));
-        }
+        std::string key = csrf_key(connector, *used[i]);
         std::string error;
+        std::string failed_token;
+        for (const auto &header : results[i].request.headers)
+        {
+            if (header.first == "X-CSRF-Token")
+                failed_token = header.second;
+        }
+        auto session = csrf_sessions.find(key);
+        bool newer_token = session != csrf_sessions.end() && session->second.token != failed_token;
+        if (newer_token && add_csrf(connector, *used[i], results[i].request, error))
+        {
+            results[i].response = http_perform(results[i].request, outbound_http_options());
+            if (results[i].response.error == HttpError::Aborted)
+                throw SyncInterrupted{};
+            if (!csrf_token_required(results[i].response))
+                continue;
+        }
+        csrf_sessions.erase(key);
         if (!add_csrf(connector, *used[i], results[i].request, error))
             continue;
         results[i].response = http_perform(results[i].request, outbound_http_options());

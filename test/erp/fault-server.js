@@ -797,15 +797,23 @@ function basicUser (req) {
   return Buffer.from(match[1], 'base64').toString().split(':')[0] || 'anonymous'
 }
 
-// Performs a write after these checks, in order: the CSRF token, the replay
-// of a known Repeatability-Request-ID, the entity, rejected VINs, If-Match
-// and the body. The replay comes before If-Match because a resent write
+// Retry-After of the writes that busy_writes rejects, in seconds.
+const BUSY_RETRY_AFTER_SECONDS = 2
+
+// Performs a write after these checks, in order: busy_writes, the CSRF
+// token, the replay of a known Repeatability-Request-ID, the entity,
+// rejected VINs, If-Match and the body. The replay comes before If-Match because a resent write
 // carries the ETag it was first sent with, which the first write changed.
 function handleGatewayWrite (ctx, plain403) {
   const { req, res, version, resource } = ctx
   const v2Error = (status, code, message, headers) => sendError(res, version, status, code, message, headers)
   if (resource.kind !== 'entity' || !WRITE_METHODS.includes(effectiveMethod(req))) {
     return v2Error(405, '405', `${effectiveMethod(req)} is not supported on this resource by the fault server`)
+  }
+  if (config.busy_writes > 0) {
+    config = { ...config, busy_writes: config.busy_writes - 1 }
+    return v2Error(config.busy_status, String(config.busy_status), 'The system is busy; try again later',
+      { 'Retry-After': String(BUSY_RETRY_AFTER_SECONDS) })
   }
   if (plain403) {
     return v2Error(403, '/IWFND/CM_CONSUMER/102', 'User STK_SYNC has no authorization to change vehicles')
@@ -898,6 +906,8 @@ const DEFAULT_CONFIG = Object.freeze({
   slow_ms: 30000, // delay of the slow scenario, in milliseconds
   oversized_bytes: 2 * 1024 * 1024, // body size of the oversized scenario
   record_sink: false, // whether /sink requests go to the request log
+  busy_writes: 0, // next writes to /gateway and /gateway403 that get busy_status with Retry-After
+  busy_status: 503, // status of those writes, such as 503 or 429
 })
 let config = { ...DEFAULT_CONFIG }
 
