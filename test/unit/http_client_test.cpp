@@ -137,6 +137,7 @@ class TestServer
     std::atomic<int> connections_{0};
     std::atomic<int> active_{0};
     std::atomic<int> max_concurrent_{0};
+    static thread_local bool answered_;
     std::thread acceptor_;
     mutable std::mutex mutex_;
     std::vector<std::thread> handlers_;
@@ -264,13 +265,27 @@ class TestServer
         std::string head = "HTTP/1.1 " + status_line + "\r\n" + fields +
                            "Content-Length: " + std::to_string(body.size()) +
                            "\r\nConnection: close\r\n\r\n";
+        /* The request stops counting as in flight before the answer goes
+         * out: the client may start its next request as soon as it has the
+         * answer, before this thread returns. */
+        finish_active();
         if (request.method == "HEAD")
             return send_all(fd, head);
         return send_all(fd, head + body);
     }
 
+    void finish_active()
+    {
+        if (!answered_)
+        {
+            answered_ = true;
+            --active_;
+        }
+    }
+
     void handle_connection(int fd)
     {
+        answered_ = false;
         int now_active = ++active_;
         int previous = max_concurrent_;
         while (now_active > previous &&
@@ -286,7 +301,7 @@ class TestServer
             }
             dispatch(fd, request);
         }
-        --active_;
+        finish_active();
     }
 
     void dispatch(int fd, const Request &request)
@@ -527,6 +542,8 @@ response_with(int status, HttpError error = HttpError::None, HttpHeaders headers
     response.headers = std::move(headers);
     return response;
 }
+
+thread_local bool TestServer::answered_ = false;
 
 struct ClassCase
 {
@@ -1086,10 +1103,11 @@ TEST_F(HttpTransfer, PerformManyKeepsOrderAndParallelLimit)
         EXPECT_EQ(responses[i].status, 200) << i;
         EXPECT_EQ(responses[i].body, "id=" + std::to_string(i));
     }
+    /* Three at once prove the parallelism, at most three the limit; the
+     * elapsed time only shows the two rounds, since a loaded machine can
+     * stretch it. */
     EXPECT_EQ(server.max_concurrent(), 3);
-    /* Two rounds of 300 ms: about 600 ms, where 5 in a row take 1500 ms. */
     EXPECT_GE(elapsed, 550);
-    EXPECT_LT(elapsed, 1400);
 }
 
 TEST_F(HttpTransfer, PerformManyReportsEachResult)
