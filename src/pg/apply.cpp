@@ -445,7 +445,7 @@ apply_inbound(const InboundRecord &record)
         }
         catch (const PgError &e)
         {
-            /* Name the field and the vehicle; the type's message says why. */
+            /* Name the field and the vehicle; the type's message gives the reason. */
             int sqlstate = e.data()->sqlerrcode;
             std::string reason = e.data()->message ? e.data()->message : "invalid value";
             if (!reason.empty() && reason[0] >= 'a' && reason[0] <= 'z')

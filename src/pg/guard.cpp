@@ -390,7 +390,7 @@ clear_pending_inserts(XactEvent event, void *)
 }
 
 /* Write the audit row of a local change and, in bidirectional mode, queue
- * it for the ERP; the audit row says when nothing could be queued. */
+ * it for the ERP.  The audit row records why when nothing was queued. */
 void
 audit_local_change(const SyncConfig &config, const std::string &vin,
                    const nlohmann::json &decisions, const nlohmann::json &outbound,
