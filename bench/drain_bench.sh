@@ -10,7 +10,8 @@
 #
 #   sink_0ms          the fault server's /sink, which returns 204 and a new
 #                     ETag to every write at once
-#   sink_50ms         /sink answering after 50 ms (?delay_ms=50)
+#   sink_50ms         /sink, which sends each response after 50 ms
+#                     (?delay_ms=50)
 #   cap               the SAP CAP test ERP, which checks If-Match
 #   sink_0ms_stale    /sink, with the planner statistics of outbound_queue
 #                     taken while it held only done changes, as autovacuum
@@ -275,9 +276,9 @@ VEHICLES_SQL="SELECT vin FROM stocktech_sync.vin_master WHERE NOT vitw_in_transi
 
 # write_curl_config DATABASE ROOT SUFFIX CSRF FILE: writes a curl config
 # with the PATCH that the drain sends for the next change of each vehicle
-# that queue_changes changes: odometer_km + 1 as the ERP's Mileage, the
-# vehicle's current ETag in If-Match and a new idempotency key.  With
-# CSRF=1 the sink's token and session cookie go along.
+# that queue_changes changes.  Each carries odometer_km + 1 as the ERP's
+# Mileage, the vehicle's current ETag in If-Match and a new idempotency
+# key.  With CSRF=1 the sink's token and session cookie go along.
 write_curl_config() {
     local db=$1 root=$2 suffix=$3 csrf=$4 file=$5
     psql -X -q -At -v ON_ERROR_STOP=1 -d "$db" -v root="$root" -v suffix="$suffix" \
@@ -479,10 +480,10 @@ check_same_request() {
 }
 
 # diagnose: writes the statement statistics of one sink_0ms drain per
-# queue state, and the plans of the claim query's selection under stale
-# statistics, as the drain runs it and rewritten.  Then counts the
-# connections of one sink_0ms drain with strace and profiles another with
-# perf.
+# queue state, the plans of the claim query's selection under stale
+# statistics, as the drain runs it and rewritten, and its plan after
+# HISTORY_ROWS done changes.  Then counts the connections of one sink_0ms
+# drain with strace and profiles another with perf.
 diagnose() {
     local db=drain_sink out=$BENCH_OUT/diagnose.txt state
     sql "$db" 'CREATE EXTENSION IF NOT EXISTS pg_stat_statements' >/dev/null
@@ -546,6 +547,23 @@ WHERE q.status <> 'done'
     OR (q.status = 'in_flight' AND q.lease_until < pg_catalog.clock_timestamp()))
   AND q.id = (SELECT min(e.id) FROM stocktech_sync.outbound_queue e
               WHERE e.vin = q.vin AND e.status <> 'done')
+ORDER BY q.id LIMIT 8 FOR UPDATE OF q SKIP LOCKED;
+ROLLBACK;
+SQL
+    } >>"$out"
+    # The same selection as written, with HISTORY_ROWS done changes before
+    # the pending ones and statistics that include both.
+    queue_changes "$db" history >/dev/null
+    {
+        echo "== the claim's selection, $CHANGES changes pending after $HISTORY_ROWS done ones, statistics analyzed"
+        psql -X -q -v ON_ERROR_STOP=1 -d "$db" <<'SQL'
+BEGIN;
+EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY ON)
+SELECT q.id FROM stocktech_sync.outbound_queue q
+WHERE ((q.status = 'pending' AND q.next_attempt_at <= pg_catalog.clock_timestamp())
+    OR (q.status = 'in_flight' AND q.lease_until < pg_catalog.clock_timestamp()))
+  AND NOT EXISTS (SELECT FROM stocktech_sync.outbound_queue e
+                  WHERE e.vin = q.vin AND e.id < q.id AND e.status <> 'done')
 ORDER BY q.id LIMIT 8 FOR UPDATE OF q SKIP LOCKED;
 ROLLBACK;
 SQL
