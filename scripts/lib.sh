@@ -52,6 +52,11 @@ build_and_install() {
 # EXTRA_PG_CONF, if set, is appended to postgresql.conf.
 start_cluster() {
     local port=${1:-54329}
+    # A port taken by another server on this machine: use the next free one.
+    while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
+        log "port $port is in use, trying $((port + 1))"
+        port=$((port + 1))
+    done
     CLUSTER_DIR=$(mktemp -d /tmp/stocktech_sync_pg.XXXXXX)
     chown postgres:postgres "$CLUSTER_DIR"
     chmod 700 "$CLUSTER_DIR"
