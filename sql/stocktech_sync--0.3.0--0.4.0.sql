@@ -21,6 +21,10 @@ COMMENT ON COLUMN stocktech_sync.outbound_queue.outcome IS
     'How the change ended: sent, or dropped with the reason after a concurrent ERP change.';
 
 CREATE INDEX outbound_queue_vin_all ON stocktech_sync.outbound_queue (vin, id);
+-- The claim looks only at open changes, oldest first: finished ones, which
+-- stay in the queue, must not be walked past.
+CREATE INDEX outbound_queue_open_id ON stocktech_sync.outbound_queue (id)
+    WHERE status <> 'done';
 
 CREATE FUNCTION stocktech_sync.drain_outbound(max integer DEFAULT 100)
 RETURNS jsonb
