@@ -12,7 +12,7 @@
 #           into an untriggered copy of vin_master and against the PL/pgSQL
 #           engine in bench/plpgsql_engine.sql
 #   local   single-row UPDATEs through the guard trigger against the same
-#           UPDATEs on the untriggered copy, with pgbench
+#           UPDATEs on untriggered copies, with pgbench
 #   import  stocktech_sync.import_csv() of 1,000,000 CSV rows against COPY
 #           into a staging table plus the raw upsert, with the backend's
 #           peak memory
@@ -22,7 +22,10 @@
 # median is reported with the spread.
 #
 # Settings (environment variables):
-#   BENCH_PORT       port of the throwaway cluster on 127.0.0.1 (54500)
+#   BENCH_PORT       port of the throwaway cluster on 127.0.0.1 (54500).  A
+#                    port from 32768 to 60999 can be briefly taken by an
+#                    outgoing connection; pick another one if the start fails
+#                    with "Address already in use".
 #   VEHICLES         vehicles of the apply and local benchmarks (100000)
 #   BATCH_SIZE       records per apply_erp_batch() call (1000)
 #   REPETITIONS      runs of each measurement (3)
@@ -37,8 +40,8 @@
 #
 # Needs what `make test` installs: PostgreSQL 15 with pgbench and the
 # extension built and installed (make install).  Runs as root like
-# scripts/test.sh; the cluster runs as the postgres user.  perf is needed
-# only with PROFILE=1.
+# scripts/test.sh, and the cluster runs as the postgres user.  perf is
+# needed only with PROFILE=1.
 set -euo pipefail
 
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
@@ -115,8 +118,11 @@ describe_machine() {
 # Start the cluster and create the benchmark database with the extension
 # and the bench schema.
 prepare_database() {
-    start_cluster "$BENCH_PORT"
+    # Set first, so a cluster that fails to start is removed too.  The
+    # empty CLUSTER_DIR keeps the trap away from a caller's cluster.
+    CLUSTER_DIR=
     trap stop_cluster EXIT
+    start_cluster "$BENCH_PORT"
     if [ "$PROFILE" = 1 ]; then
         # Keep the library the server loaded, so perf names its functions
         # even after a `make install` replaces the file during the run.
@@ -419,16 +425,12 @@ CALL bench.upsert_staging();"
 
 # The result table: medians, spread, ratios and targets.
 report() {
-    psql_db -v repetitions="$REPETITIONS" -f "$BENCH_DIR/report.sql" | tee "$BENCH_OUT/results.txt"
-}
-
-describe_machine_after_start() {
-    describe_machine
-    log "logs and results in $BENCH_OUT"
+    psql_db -f "$BENCH_DIR/report.sql" | tee "$BENCH_OUT/results.txt"
 }
 
 prepare_database
-describe_machine_after_start
+describe_machine
+log "logs and results in $BENCH_OUT"
 if selected apply || selected local; then
     setup_vehicles
 fi
