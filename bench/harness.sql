@@ -1,5 +1,5 @@
 -- harness.sql
---    Tables and procedures that bench/run.sh drives.  They hold the apply
+--    Tables and procedures that bench/run.sh drives.  They contain the apply
 --    data set and the untriggered copies of vin_master, apply the batches
 --    with each engine, reset the tables to the starting state, and check
 --    that the PL/pgSQL baseline ends in the same state as the extension.

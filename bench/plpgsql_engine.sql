@@ -12,7 +12,7 @@
 -- stocktech_wins ignores it, merge decides three-way against the
 -- erp_baseline jsonb and the local_changed_at timestamps, and fields frozen
 -- in transit are deferred into a table.  Then it updates the row and
--- inserts one audit row that holds every decision as jsonb, with the same
+-- inserts one audit row that contains every decision as jsonb, with the same
 -- reason texts as the extension.  Records that fail with a data error go
 -- to a dead-letter table.
 --

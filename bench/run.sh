@@ -128,8 +128,8 @@ prepare_database() {
         # even after a `make install` replaces the file during the run.
         perf buildid-cache -a "$($PG_BIN/pg_config --pkglibdir)/stocktech_sync.so"
     fi
-    # The runs vacuum their tables explicitly; a background autovacuum would
-    # land in some runs and not in others.
+    # The runs vacuum their tables explicitly, because a background
+    # autovacuum would land in some runs and not in others.
     psql -X -q -d postgres -c "ALTER SYSTEM SET autovacuum = off" \
         -c "ALTER SYSTEM SET fsync = $FSYNC" -c "SELECT pg_reload_conf()" >/dev/null
     psql -X -q -d postgres -c "CREATE DATABASE $DB"
@@ -225,8 +225,8 @@ engine_tables() {
 # Put engine's tables into the starting state and checkpoint.  With the
 # snapshot loaded the tables are vacuumed and analyzed.  Emptied tables are
 # left as TRUNCATE leaves them, never analyzed, like the tables of a new
-# installation: a VACUUM of the empty vin_master would make the planner
-# choose a sequential scan for the engine's cached row lookup, and an import
+# installation.  A VACUUM of the empty vin_master would make the planner
+# choose a sequential scan for the engine's cached row look-up, so an import
 # into it would slow down with every row (see docs/benchmarks.md).
 reset_engine() {
     local engine=$1 with_snapshot=${2:-true}

@@ -1,5 +1,5 @@
 -- The yard location change of location_raw.sql plus one audit row in the
--- same statement: the least work an audited write does without a trigger.
+-- same statement: the minimum work of an audited write without a trigger.
 \set n random(1, :vehicles)
 \set location random(1, 999999)
 WITH changed AS (

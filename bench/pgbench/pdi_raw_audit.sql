@@ -1,5 +1,5 @@
 -- The PDI status change of pdi_raw.sql plus one audit row in the same
--- statement: the least work an audited write does without a trigger.
+-- statement: the minimum work of an audited write without a trigger.
 \set n random(1, :vehicles)
 WITH changed AS (
     UPDATE bench.vin_raw
