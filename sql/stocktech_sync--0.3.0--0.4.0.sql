@@ -7,7 +7,7 @@
 
 \echo Use "ALTER EXTENSION stocktech_sync UPDATE TO '0.4.0'" to load this file. \quit
 
--- A dead-lettered change leaves the queue, so the queue only holds changes
+-- A dead-lettered change leaves the queue, so the queue only contains changes
 -- that are waiting, being sent, or acknowledged.
 ALTER TABLE stocktech_sync.outbound_queue
     ADD COLUMN lease_owner integer,

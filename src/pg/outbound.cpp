@@ -57,7 +57,7 @@ namespace stocktech::pg {
 
 namespace {
 
-/* Most requests in flight at once in one drain round. */
+/* Maximum number of requests in flight at once in one drain round. */
 constexpr size_t kParallelRequests = 8;
 
 /* A connector's profile, parsed once per profile version. */
@@ -134,7 +134,7 @@ struct Claimed
     std::string policy_version;
 };
 
-/* What happened to one change in this round. */
+/* The request and response of one change in this round. */
 struct Result
 {
     HttpResponse response;
@@ -240,7 +240,7 @@ csrf_key(const std::string &connector, const ConnectorProfile &profile)
     return connector + " " + profile.service_root;
 }
 
-/* Fetch a CSRF token and session cookies for a connector; auth holds the
+/* Fetch a CSRF token and session cookies for a connector; auth contains the
  * connector's authentication headers.  Runs with no transaction open. */
 bool
 fetch_csrf(const std::string &connector, const ConnectorProfile &profile, const HttpHeaders &auth,
@@ -714,7 +714,7 @@ build_all(const SyncConfig &config, const std::vector<Claimed> &claimed,
 }
 
 /* Send the built requests with no transaction open, adding CSRF tokens and
- * refreshing a token once per connector on a 403 that asks for one. */
+ * refreshing a token on a 403 that requires one. */
 void
 send_all(const std::vector<Claimed> &claimed, const std::vector<const ConnectorProfile *> &used,
          std::vector<Result> &results)

@@ -62,7 +62,7 @@ constexpr int64_t kPostgresEpochMicros = INT64CONST(946684800000000);
 struct SyncFailure
 {
     std::string message;
-    bool contact_failed = false; /* the ERP could not be reached or answered badly */
+    bool contact_failed = false; /* the ERP could not be reached or returned an invalid response */
     int http_status = 0;
 };
 
